@@ -1,0 +1,25 @@
+# The two commands of the README: `make test` (and, once it lands, `make demo`).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help test check fmt stack-up stack-down
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+test: ## every test: unit tests, then integration tests against the local stack (moto)
+	cargo build --workspace --all-targets
+	infra/with-stack.sh cargo test --workspace --all-targets
+
+check: ## formatting and clippy, warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	cargo fmt --all
+
+stack-up: ## start the local stack and print its environment
+	infra/local-stack.sh up
+
+stack-down: ## stop the local stack
+	infra/local-stack.sh down

@@ -1,0 +1,459 @@
+//! Typed configuration, read once per cold start from the environment (see DESIGN.md).
+//!
+//! Secrets (`CLERK_SECRET_KEY`, `CLERK_WEBHOOK_SECRET`, `CLERK_JWT_KEY`) are not here: they
+//! come from [`crate::secrets`], which reads Secrets Manager when `CLERK_SECRET_ARN` is set.
+//! An empty variable counts as unset, so a SAM parameter left at `""` means "default".
+
+use std::time::Duration;
+
+use crate::publishable_key::{PublishableKey, PublishableKeyError};
+use crate::secrets::ClerkSecrets;
+
+/// Default Backend API base.
+pub const DEFAULT_API_URL: &str = "https://api.clerk.com";
+/// Default leeway for `exp` / `nbf` / `iat`, in seconds.
+pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 5;
+/// Default lifetime of cached JWKS, as in the original `ClerkConfig`.
+pub const DEFAULT_JWKS_CACHE_TTL_SECONDS: u64 = 3600;
+/// Default lifetime of cached secrets.
+pub const DEFAULT_SECRETS_CACHE_TTL_SECONDS: u64 = 300;
+
+/// What went wrong reading the configuration; always names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable the caller needs is unset or empty.
+    #[error("{var} is not set")]
+    Missing {
+        /// The variable's name.
+        var: &'static str,
+    },
+    /// A variable is set to something that cannot be used.
+    #[error("{var} is malformed: {reason}")]
+    Malformed {
+        /// The variable's name.
+        var: &'static str,
+        /// Why, without echoing the value.
+        reason: String,
+    },
+    /// `AUTH_DISABLED=true` in a production stage.
+    #[error("AUTH_DISABLED=true is refused when STAGE is {stage}")]
+    AuthDisabledInProduction {
+        /// The stage as configured.
+        stage: String,
+    },
+}
+
+/// Deployment stage (`STAGE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// `dev` (the default when `STAGE` is unset).
+    Dev,
+    /// `staging`.
+    Staging,
+    /// `prod` or `production`.
+    Prod,
+}
+
+impl Stage {
+    fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "dev" | "development" | "local" => Some(Self::Dev),
+            "staging" | "stage" => Some(Self::Staging),
+            "prod" | "production" => Some(Self::Prod),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the functions read from the environment, parsed and validated.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// `CLERK_PUBLISHABLE_KEY`, parsed.
+    pub publishable_key: Option<PublishableKey>,
+    /// `CLERK_SECRET_ARN`: where the secrets live; unset = environment.
+    pub secret_arn: Option<String>,
+    /// `CLERK_JWKS_URL`: explicit key endpoint.
+    pub jwks_url: Option<String>,
+    /// `CLERK_API_URL`: Backend API base, without a trailing slash.
+    pub api_url: String,
+    /// `CLERK_ISSUER`: overrides the issuer derived from the publishable key.
+    pub issuer_override: Option<String>,
+    /// `CLERK_AUTHORIZED_PARTIES`: origins allowed in `azp`; empty = not checked.
+    pub authorized_parties: Vec<String>,
+    /// `CLERK_AUDIENCE`: when set, `aud` must contain it.
+    pub audience: Option<String>,
+    /// `CLERK_CLOCK_SKEW_SECONDS`.
+    pub clock_skew: Duration,
+    /// `JWKS_CACHE_TTL_SECONDS`.
+    pub jwks_cache_ttl: Duration,
+    /// `SECRETS_CACHE_TTL_SECONDS`: how long fetched secrets are reused.
+    pub secrets_cache_ttl: Duration,
+    /// `USERS_TABLE`.
+    pub users_table: Option<String>,
+    /// `AUTO_APPROVE_USERS`: new users start approved (default true, as the original).
+    pub auto_approve_users: bool,
+    /// `CORS_ORIGINS`: exact origins allowed by the users API.
+    pub cors_origins: Vec<String>,
+    /// `AUTH_DISABLED`: development bypass; never true in a production stage.
+    pub auth_disabled: bool,
+    /// `STAGE`.
+    pub stage: Stage,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &'static str| {
+            lookup(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let publishable_key = get("CLERK_PUBLISHABLE_KEY")
+            .map(|raw| {
+                raw.parse::<PublishableKey>()
+                    .map_err(|e: PublishableKeyError| malformed("CLERK_PUBLISHABLE_KEY", e))
+            })
+            .transpose()?;
+        let stage = match get("STAGE") {
+            None => Stage::Dev,
+            Some(raw) => Stage::parse(&raw)
+                .ok_or_else(|| malformed("STAGE", "expected dev, staging, prod or production"))?,
+        };
+        let auth_disabled = get("AUTH_DISABLED")
+            .map(|raw| parse_bool("AUTH_DISABLED", &raw))
+            .transpose()?
+            .unwrap_or(false);
+        if auth_disabled && stage == Stage::Prod {
+            return Err(ConfigError::AuthDisabledInProduction {
+                stage: get("STAGE").unwrap_or_default(),
+            });
+        }
+
+        Ok(Self {
+            publishable_key,
+            secret_arn: get("CLERK_SECRET_ARN"),
+            jwks_url: get("CLERK_JWKS_URL")
+                .map(|raw| parse_url("CLERK_JWKS_URL", &raw))
+                .transpose()?,
+            api_url: get("CLERK_API_URL")
+                .map(|raw| parse_url("CLERK_API_URL", &raw))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
+            issuer_override: get("CLERK_ISSUER")
+                .map(|raw| parse_url("CLERK_ISSUER", &raw))
+                .transpose()?,
+            authorized_parties: get("CLERK_AUTHORIZED_PARTIES")
+                .map(|raw| split_list(&raw))
+                .unwrap_or_default(),
+            audience: get("CLERK_AUDIENCE"),
+            clock_skew: seconds(&get, "CLERK_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS)?,
+            jwks_cache_ttl: seconds(
+                &get,
+                "JWKS_CACHE_TTL_SECONDS",
+                DEFAULT_JWKS_CACHE_TTL_SECONDS,
+            )?,
+            secrets_cache_ttl: seconds(
+                &get,
+                "SECRETS_CACHE_TTL_SECONDS",
+                DEFAULT_SECRETS_CACHE_TTL_SECONDS,
+            )?,
+            users_table: get("USERS_TABLE"),
+            auto_approve_users: get("AUTO_APPROVE_USERS")
+                .map(|raw| parse_bool("AUTO_APPROVE_USERS", &raw))
+                .transpose()?
+                .unwrap_or(true),
+            cors_origins: get("CORS_ORIGINS")
+                .map(|raw| split_list(&raw))
+                .unwrap_or_default(),
+            auth_disabled,
+            stage,
+        })
+    }
+
+    /// The users table, or an error naming `USERS_TABLE`.
+    pub fn users_table(&self) -> Result<&str, ConfigError> {
+        self.users_table
+            .as_deref()
+            .ok_or(ConfigError::Missing { var: "USERS_TABLE" })
+    }
+
+    /// The publishable key, or an error naming `CLERK_PUBLISHABLE_KEY`.
+    pub fn publishable_key(&self) -> Result<&PublishableKey, ConfigError> {
+        self.publishable_key.as_ref().ok_or(ConfigError::Missing {
+            var: "CLERK_PUBLISHABLE_KEY",
+        })
+    }
+
+    /// The expected token issuer: `CLERK_ISSUER`, else derived from the publishable key.
+    pub fn issuer(&self) -> Result<String, ConfigError> {
+        match &self.issuer_override {
+            Some(issuer) => Ok(issuer.clone()),
+            None => Ok(self.publishable_key()?.issuer()),
+        }
+    }
+
+    /// The original `ClerkConfig.is_configured`: a secret key and a publishable key are set.
+    pub fn is_configured(&self, secrets: &ClerkSecrets) -> bool {
+        self.publishable_key.is_some() && secrets.secret_key.is_some()
+    }
+}
+
+fn malformed(var: &'static str, reason: impl ToString) -> ConfigError {
+    ConfigError::Malformed {
+        var,
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_bool(var: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(malformed(var, "expected true or false")),
+    }
+}
+
+fn seconds(
+    get: &impl Fn(&'static str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match get(var) {
+        None => Ok(Duration::from_secs(default)),
+        Some(raw) => raw
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| malformed(var, "expected a whole number of seconds")),
+    }
+}
+
+/// Comma- or whitespace-separated list, empty entries dropped.
+pub(crate) fn split_list(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Keys and identities are fetched from these URLs, so plain HTTP is allowed only to
+/// loopback (local stack, tests); everything else must be HTTPS.
+fn parse_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let (scheme, rest) = raw
+        .split_once("://")
+        .ok_or_else(|| malformed(var, "expected an absolute https:// URL"))?;
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host_port.is_empty() || host_port.contains('@') {
+        return Err(malformed(
+            var,
+            "expected a URL with a host and no credentials",
+        ));
+    }
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = matches!(host, "localhost" | "::1") || host.starts_with("127.");
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(malformed(
+                var,
+                "plain http is only allowed to loopback hosts",
+            ));
+        }
+        _ => return Err(malformed(var, "expected an https:// URL")),
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::secret::Secret;
+
+    const PK: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let c = load(&[]).unwrap();
+        assert!(c.publishable_key.is_none());
+        assert_eq!(c.api_url, "https://api.clerk.com");
+        assert_eq!(c.clock_skew, Duration::from_secs(5));
+        assert_eq!(c.jwks_cache_ttl, Duration::from_secs(3600));
+        assert_eq!(c.secrets_cache_ttl, Duration::from_secs(300));
+        assert!(c.auto_approve_users);
+        assert!(!c.auth_disabled);
+        assert_eq!(c.stage, Stage::Dev);
+        assert!(c.authorized_parties.is_empty());
+        assert_eq!(
+            c.users_table(),
+            Err(ConfigError::Missing { var: "USERS_TABLE" })
+        );
+        assert_eq!(
+            c.issuer(),
+            Err(ConfigError::Missing {
+                var: "CLERK_PUBLISHABLE_KEY"
+            })
+        );
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = load(&[
+            ("CLERK_PUBLISHABLE_KEY", PK),
+            (
+                "CLERK_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:clerk",
+            ),
+            ("CLERK_JWKS_URL", "http://127.0.0.1:8080/jwks.json"),
+            ("CLERK_API_URL", "https://api.example.test/"),
+            (
+                "CLERK_AUTHORIZED_PARTIES",
+                "https://a.example, https://b.example",
+            ),
+            ("CLERK_AUDIENCE", "my-api"),
+            ("CLERK_CLOCK_SKEW_SECONDS", "10"),
+            ("JWKS_CACHE_TTL_SECONDS", "60"),
+            ("SECRETS_CACHE_TTL_SECONDS", "30"),
+            ("USERS_TABLE", "users"),
+            ("AUTO_APPROVE_USERS", "false"),
+            ("CORS_ORIGINS", "http://localhost:5173"),
+            ("AUTH_DISABLED", "true"),
+            ("STAGE", "staging"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.publishable_key().unwrap().frontend_api(),
+            "clerk.example.com"
+        );
+        assert_eq!(c.issuer().unwrap(), "https://clerk.example.com");
+        assert_eq!(
+            c.secret_arn.as_deref(),
+            Some("arn:aws:secretsmanager:eu-west-1:1:secret:clerk")
+        );
+        assert_eq!(
+            c.jwks_url.as_deref(),
+            Some("http://127.0.0.1:8080/jwks.json")
+        );
+        assert_eq!(c.api_url, "https://api.example.test");
+        assert_eq!(
+            c.authorized_parties,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(c.audience.as_deref(), Some("my-api"));
+        assert_eq!(c.clock_skew, Duration::from_secs(10));
+        assert_eq!(c.jwks_cache_ttl, Duration::from_secs(60));
+        assert_eq!(c.secrets_cache_ttl, Duration::from_secs(30));
+        assert_eq!(c.users_table(), Ok("users"));
+        assert!(!c.auto_approve_users);
+        assert_eq!(c.cors_origins, ["http://localhost:5173"]);
+        assert!(c.auth_disabled);
+        assert_eq!(c.stage, Stage::Staging);
+    }
+
+    #[test]
+    fn issuer_override_wins() {
+        let c = load(&[
+            ("CLERK_PUBLISHABLE_KEY", PK),
+            ("CLERK_ISSUER", "https://auth.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(c.issuer().unwrap(), "https://auth.example.com");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = load(&[
+            ("CLERK_PUBLISHABLE_KEY", ""),
+            ("USERS_TABLE", "  "),
+            ("STAGE", ""),
+        ])
+        .unwrap();
+        assert!(c.publishable_key.is_none());
+        assert!(c.users_table.is_none());
+        assert_eq!(c.stage, Stage::Dev);
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        let cases: &[(&str, &str)] = &[
+            ("CLERK_PUBLISHABLE_KEY", "sk_test_oops"),
+            ("CLERK_CLOCK_SKEW_SECONDS", "-1"),
+            ("JWKS_CACHE_TTL_SECONDS", "1h"),
+            ("SECRETS_CACHE_TTL_SECONDS", "x"),
+            ("AUTO_APPROVE_USERS", "maybe"),
+            ("AUTH_DISABLED", "yes please"),
+            ("STAGE", "qa"),
+            ("CLERK_JWKS_URL", "http://keys.example.com/jwks"),
+            ("CLERK_JWKS_URL", "ftp://keys.example.com/jwks"),
+            ("CLERK_API_URL", "api.clerk.com"),
+            ("CLERK_API_URL", "https://user:pw@api.clerk.com"),
+            ("CLERK_ISSUER", "https://"),
+        ];
+        for (var, value) in cases {
+            match load(&[(var, value)]) {
+                Err(ConfigError::Malformed { var: got, .. }) => assert_eq!(got, *var, "{value}"),
+                other => panic!("{var}={value}: expected Malformed, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_reason_does_not_echo_the_value() {
+        let err = load(&[("CLERK_PUBLISHABLE_KEY", "pk_test_c2VjcmV0LWxvb2tpbmc")]).unwrap_err();
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
+    }
+
+    #[test]
+    fn auth_disabled_is_refused_in_production() {
+        for stage in ["prod", "production", "PROD"] {
+            assert_eq!(
+                load(&[("AUTH_DISABLED", "true"), ("STAGE", stage)]).unwrap_err(),
+                ConfigError::AuthDisabledInProduction {
+                    stage: stage.to_owned()
+                }
+            );
+        }
+        let c = load(&[("AUTH_DISABLED", "false"), ("STAGE", "prod")]).unwrap();
+        assert_eq!(c.stage, Stage::Prod);
+        assert!(!c.auth_disabled);
+    }
+
+    #[test]
+    fn is_configured_needs_secret_key_and_publishable_key() {
+        let with_pk = load(&[("CLERK_PUBLISHABLE_KEY", PK)]).unwrap();
+        let without_pk = load(&[]).unwrap();
+        let with_sk = ClerkSecrets {
+            secret_key: Some(Secret::new("sk_test_x")),
+            ..ClerkSecrets::default()
+        };
+        assert!(with_pk.is_configured(&with_sk));
+        assert!(!with_pk.is_configured(&ClerkSecrets::default()));
+        assert!(!without_pk.is_configured(&with_sk));
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_spaces() {
+        assert_eq!(split_list(" a, b  c,,d "), ["a", "b", "c", "d"]);
+        assert!(split_list(" , ").is_empty());
+    }
+}

@@ -1,0 +1,21 @@
+//! Clerk authentication for AWS Lambda: everything the functions share.
+//!
+//! - [`config`]: typed configuration from the environment, read once per cold start.
+//! - [`PublishableKey`]: the Frontend API host, issuer and JWKS URL inside `pk_…` keys.
+//! - [`secrets`]: Clerk's secrets from Secrets Manager (or the environment), cached.
+//! - [`store`]: users in DynamoDB, with atomic uniqueness and Clerk-ordered writes.
+//!
+//! Nothing here depends on the Lambda runtime, so it can be used from any Rust service.
+
+pub mod aws;
+pub mod config;
+mod publishable_key;
+mod secret;
+pub mod secrets;
+pub mod store;
+
+pub use config::{Config, ConfigError, Stage};
+pub use publishable_key::{Instance, PublishableKey, PublishableKeyError};
+pub use secret::Secret;
+pub use secrets::{ClerkSecrets, SecretsError, SecretsProvider};
+pub use store::{StoreError, User, UserStore};

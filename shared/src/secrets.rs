@@ -1,0 +1,329 @@
+//! Clerk's secrets: from Secrets Manager when `CLERK_SECRET_ARN` is set, else the environment.
+//!
+//! The secret's `SecretString` is a JSON object with `CLERK_SECRET_KEY`,
+//! `CLERK_WEBHOOK_SECRET` and optionally `CLERK_JWT_KEY` (other keys are ignored, so one
+//! secret can serve several apps). Fetched values are cached per warm instance for a TTL;
+//! a failed fetch is never cached, and [`SecretsProvider::refresh`] forces a re-read (for
+//! rotation), rate-limited so a flood of bad webhook signatures cannot turn into a flood of
+//! Secrets Manager calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::config::{Config, split_list};
+use crate::secret::Secret;
+
+/// Names of the three secrets, in the environment and as keys of the JSON secret.
+pub const SECRET_KEY_VAR: &str = "CLERK_SECRET_KEY";
+/// See [`SECRET_KEY_VAR`].
+pub const WEBHOOK_SECRET_VAR: &str = "CLERK_WEBHOOK_SECRET";
+/// See [`SECRET_KEY_VAR`].
+pub const JWT_KEY_VAR: &str = "CLERK_JWT_KEY";
+
+/// Forced refreshes closer together than this reuse the value just fetched.
+pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Why the secrets could not be loaded. Never carries a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretsError {
+    /// Secrets Manager could not be reached or refused the call (retry-worthy).
+    #[error("secrets manager unavailable: {0}")]
+    Unavailable(String),
+    /// The secret holds binary data, not a `SecretString`.
+    #[error("the secret has no SecretString")]
+    NoSecretString,
+    /// The `SecretString` is not a JSON object of strings.
+    #[error("the secret is malformed: {0}")]
+    Malformed(String),
+}
+
+/// The secret values the functions use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClerkSecrets {
+    /// `sk_…`: Backend API access.
+    pub secret_key: Option<Secret>,
+    /// `whsec_…`, one or several during a rotation.
+    pub webhook_secrets: Vec<Secret>,
+    /// PEM public key for networkless token verification.
+    pub jwt_key: Option<Secret>,
+}
+
+impl ClerkSecrets {
+    /// Reads the three variables through `lookup` (local development, tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self::from_values(
+            lookup(SECRET_KEY_VAR),
+            lookup(WEBHOOK_SECRET_VAR),
+            lookup(JWT_KEY_VAR),
+        )
+    }
+
+    /// Parses a Secrets Manager `SecretString`.
+    pub fn from_json(secret_string: &str) -> Result<Self, SecretsError> {
+        // Parse to a Value and check types ourselves: serde's own messages can quote values.
+        let value: serde_json::Value = serde_json::from_str(secret_string).map_err(|e| {
+            SecretsError::Malformed(format!(
+                "not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| SecretsError::Malformed("expected a JSON object".to_owned()))?;
+        let field = |name: &str| match object.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(SecretsError::Malformed(format!("{name} must be a string"))),
+        };
+        Ok(Self::from_values(
+            field(SECRET_KEY_VAR)?,
+            field(WEBHOOK_SECRET_VAR)?,
+            field(JWT_KEY_VAR)?,
+        ))
+    }
+
+    fn from_values(
+        secret_key: Option<String>,
+        webhook_secret: Option<String>,
+        jwt_key: Option<String>,
+    ) -> Self {
+        let non_empty =
+            |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        Self {
+            secret_key: non_empty(secret_key).map(Secret::new),
+            webhook_secrets: non_empty(webhook_secret)
+                .map(|raw| split_list(&raw).into_iter().map(Secret::new).collect())
+                .unwrap_or_default(),
+            jwt_key: non_empty(jwt_key).map(|pem| Secret::new(unescape_pem(&pem))),
+        }
+    }
+}
+
+/// A PEM pasted into a one-line variable often arrives with literal `\n` sequences.
+fn unescape_pem(pem: &str) -> String {
+    if pem.contains("\\n") {
+        pem.replace("\\r\\n", "\n").replace("\\n", "\n")
+    } else {
+        pem.to_owned()
+    }
+}
+
+enum Source {
+    Fixed(Arc<ClerkSecrets>),
+    SecretsManager {
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: String,
+    },
+}
+
+struct Cached {
+    value: Arc<ClerkSecrets>,
+    fetched_at: Instant,
+}
+
+/// Hands out [`ClerkSecrets`], caching Secrets Manager reads per warm instance.
+pub struct SecretsProvider {
+    source: Source,
+    ttl: Duration,
+    min_refresh_interval: Duration,
+    // Held across the fetch on purpose: concurrent callers wait for one fetch.
+    cache: Mutex<Option<Cached>>,
+}
+
+impl SecretsProvider {
+    /// Secrets Manager when `config.secret_arn` is set, else the process environment.
+    pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        match &config.secret_arn {
+            Some(arn) => Self::secrets_manager(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                arn.clone(),
+                config.secrets_cache_ttl,
+            ),
+            None => Self::fixed(ClerkSecrets::from_lookup(|name| std::env::var(name).ok())),
+        }
+    }
+
+    /// Always the same values (environment mode, tests).
+    pub fn fixed(secrets: ClerkSecrets) -> Self {
+        Self::new(Source::Fixed(Arc::new(secrets)), Duration::MAX)
+    }
+
+    /// Reads `secret_id` through `client`, reusing a value for `ttl`.
+    pub fn secrets_manager(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+        ttl: Duration,
+    ) -> Self {
+        let secret_id = secret_id.into();
+        Self::new(Source::SecretsManager { client, secret_id }, ttl)
+    }
+
+    fn new(source: Source, ttl: Duration) -> Self {
+        Self {
+            source,
+            ttl,
+            min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// Changes how close together forced refreshes may reach Secrets Manager.
+    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_refresh_interval = interval;
+        self
+    }
+
+    /// The secrets, from the cache while it is fresh.
+    pub async fn get(&self) -> Result<Arc<ClerkSecrets>, SecretsError> {
+        self.load(self.ttl).await
+    }
+
+    /// Re-reads the secrets now (a rotation may have happened), unless they were read less
+    /// than the minimum refresh interval ago.
+    pub async fn refresh(&self) -> Result<Arc<ClerkSecrets>, SecretsError> {
+        self.load(self.min_refresh_interval.min(self.ttl)).await
+    }
+
+    async fn load(&self, max_age: Duration) -> Result<Arc<ClerkSecrets>, SecretsError> {
+        let (client, secret_id) = match &self.source {
+            Source::Fixed(value) => return Ok(Arc::clone(value)),
+            Source::SecretsManager { client, secret_id } => (client, secret_id),
+        };
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.as_ref()
+            && cached.fetched_at.elapsed() < max_age
+        {
+            return Ok(Arc::clone(&cached.value));
+        }
+        // On error the old entry stays as it was and nothing new is cached.
+        let value = Arc::new(fetch(client, secret_id).await?);
+        *cache = Some(Cached {
+            value: Arc::clone(&value),
+            fetched_at: Instant::now(),
+        });
+        Ok(value)
+    }
+}
+
+async fn fetch(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<ClerkSecrets, SecretsError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| SecretsError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+    let text = out.secret_string().ok_or(SecretsError::NoSecretString)?;
+    ClerkSecrets::from_json(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEM_ONE_LINE: &str =
+        "-----BEGIN PUBLIC KEY-----\\nMIIB\\nIDAQAB\\n-----END PUBLIC KEY-----";
+
+    #[test]
+    fn reads_the_environment_shape() {
+        let s = ClerkSecrets::from_lookup(|name| match name {
+            SECRET_KEY_VAR => Some("sk_test_abc".into()),
+            WEBHOOK_SECRET_VAR => Some("whsec_one, whsec_two whsec_three".into()),
+            JWT_KEY_VAR => Some(PEM_ONE_LINE.into()),
+            _ => None,
+        });
+        assert_eq!(
+            s.secret_key.as_ref().map(Secret::expose),
+            Some("sk_test_abc")
+        );
+        let hooks: Vec<_> = s.webhook_secrets.iter().map(Secret::expose).collect();
+        assert_eq!(hooks, ["whsec_one", "whsec_two", "whsec_three"]);
+        assert_eq!(
+            s.jwt_key.as_ref().map(Secret::expose),
+            Some("-----BEGIN PUBLIC KEY-----\nMIIB\nIDAQAB\n-----END PUBLIC KEY-----")
+        );
+    }
+
+    #[test]
+    fn real_newlines_are_kept() {
+        let pem = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n";
+        let s = ClerkSecrets::from_values(None, None, Some(pem.into()));
+        assert_eq!(s.jwt_key.unwrap().expose(), pem.trim());
+    }
+
+    #[test]
+    fn empty_values_are_absent() {
+        let s = ClerkSecrets::from_values(Some(" ".into()), Some("".into()), None);
+        assert_eq!(s, ClerkSecrets::default());
+    }
+
+    #[test]
+    fn parses_json_secret_string() {
+        let s = ClerkSecrets::from_json(
+            r#"{"CLERK_SECRET_KEY":"sk_live_x","CLERK_WEBHOOK_SECRET":"whsec_a","OTHER":1}"#,
+        )
+        .unwrap();
+        assert_eq!(s.secret_key.unwrap().expose(), "sk_live_x");
+        assert_eq!(s.webhook_secrets.len(), 1);
+        assert_eq!(s.jwt_key, None);
+    }
+
+    #[test]
+    fn malformed_json_errors_never_quote_values() {
+        let cases = [
+            (
+                r#"{"CLERK_SECRET_KEY": 42}"#,
+                "CLERK_SECRET_KEY must be a string",
+            ),
+            (r#"["sk_live_leak"]"#, "expected a JSON object"),
+            ("sk_live_leak", "not valid JSON (line 1, column 1)"),
+        ];
+        for (input, reason) in cases {
+            let err = ClerkSecrets::from_json(input).unwrap_err();
+            assert_eq!(err, SecretsError::Malformed(reason.to_owned()));
+            assert!(!err.to_string().contains("leak"));
+        }
+    }
+
+    #[test]
+    fn debug_of_secrets_is_redacted() {
+        let s = ClerkSecrets::from_values(
+            Some("sk_test_abc".into()),
+            Some("whsec_xyz".into()),
+            Some(PEM_ONE_LINE.into()),
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("sk_test_abc"), "{shown}");
+        assert!(!shown.contains("whsec_xyz"), "{shown}");
+        assert!(!shown.contains("MIIB"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[tokio::test]
+    async fn fixed_provider_returns_its_values() {
+        let p = SecretsProvider::fixed(ClerkSecrets::from_values(Some("sk_x".into()), None, None));
+        assert_eq!(
+            p.get().await.unwrap().secret_key.as_ref().unwrap().expose(),
+            "sk_x"
+        );
+        assert_eq!(
+            p.refresh()
+                .await
+                .unwrap()
+                .secret_key
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "sk_x"
+        );
+    }
+}

@@ -1,0 +1,735 @@
+//! The users table in DynamoDB.
+//!
+//! # Key schema (one table, see `infra/users-table.json`)
+//!
+//! | item | `pk` | other keys | serves |
+//! |---|---|---|---|
+//! | user | `user#<clerk_user_id>` | `kind = "user"`, `created_at`, `id` | get by Clerk id: one consistent `GetItem` (the authorizer's read) |
+//! | email guard | `email#<lowercased email>` | `owner` | uniqueness of `email`; get by email (guard, then user) |
+//! | username guard | `username#<lowercased username>` | `owner` | uniqueness of `username` |
+//!
+//! | index | keys | serves |
+//! |---|---|---|
+//! | `by_id` | `id` | get by our UUID |
+//! | `by_created` | `kind`, `created_at` | listing, newest first, one `Query` of `limit + 1` items per page |
+//!
+//! Guard items have neither `id` nor `kind`, so both indexes hold users only.
+//!
+//! # Writes
+//! Every write is one `TransactWriteItems`: the user item, conditioned on the `version` it
+//! was read at (or on not existing yet), plus the guard items it claims (conditioned on
+//! being free or already its own) and releases. Uniqueness is therefore atomic; the read
+//! that precedes a write only decides what to write, and a concurrent change makes the
+//! transaction fail and the write start over from a fresh read.
+//!
+//! Clerk-driven writes carry Clerk's `updated_at` (ms): one that is not newer than the
+//! stored stamp changes nothing ([`StoreError::Stale`]). A deleted user is a tombstone
+//! (`deleted_at` set, `is_active` false, guards released) that no later Clerk write undoes:
+//! Clerk never reuses user ids.
+
+mod cursor;
+mod item;
+
+use std::fmt;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use cursor::Cursor;
+use item::{Item, Stored, format_time, guard_pk, n, s, user_pk};
+
+/// Name of the index that maps our UUID to a user.
+pub const INDEX_BY_ID: &str = "by_id";
+/// Name of the index that lists users by creation time.
+pub const INDEX_BY_CREATED: &str = "by_created";
+/// Attribute that the table's TTL deletes expired items by (delivery records).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// Largest page [`UserStore::list`] returns.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// Attempts at a write that keeps losing optimistic-concurrency races.
+const MAX_ATTEMPTS: usize = 5;
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct User {
+    /// Our id.
+    pub id: Uuid,
+    /// Clerk's user id (`user_…`), unique.
+    pub clerk_user_id: String,
+    /// Unique, case-insensitively.
+    pub username: String,
+    /// Primary email; unique, case-insensitively. Clerk users may have none.
+    pub email: Option<String>,
+    /// First and last name joined.
+    pub full_name: Option<String>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Avatar URL from Clerk.
+    pub image_url: Option<String>,
+    /// False once deactivated or deleted; inactive users are denied.
+    pub is_active: bool,
+    /// Unapproved users are denied until an admin approves them.
+    pub is_approved: bool,
+    /// May use the admin routes.
+    pub is_admin: bool,
+    /// Joined through an invitation.
+    pub onboarded_via_invitation: bool,
+    /// When we first stored the user.
+    pub created_at: OffsetDateTime,
+    /// When we last changed the record.
+    pub updated_at: OffsetDateTime,
+    /// When Clerk deleted the user (tombstone).
+    pub deleted_at: Option<OffsetDateTime>,
+    /// Clerk's `updated_at` (ms) of the last Clerk write applied: the ordering stamp.
+    pub clerk_updated_at: i64,
+}
+
+/// A user's profile as Clerk sends it, already mapped to our fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClerkProfile {
+    /// Clerk's user id.
+    pub clerk_user_id: String,
+    /// Primary email.
+    pub email: Option<String>,
+    /// Username (from Clerk or derived).
+    pub username: String,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Avatar URL.
+    pub image_url: Option<String>,
+    /// `Some`: Clerk decides `is_admin` on this write; `None`: keep the stored flag.
+    pub is_admin: Option<bool>,
+    /// Clerk's `updated_at`, in ms: the ordering stamp.
+    pub clerk_updated_at: i64,
+}
+
+/// Flags a user gets when first stored (later Clerk writes keep the stored flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewUserFlags {
+    /// `is_active` on creation.
+    pub is_active: bool,
+    /// `is_approved` on creation (`AUTO_APPROVE_USERS`).
+    pub is_approved: bool,
+    /// `is_admin` on creation, unless the profile decides it.
+    pub is_admin: bool,
+    /// `onboarded_via_invitation`.
+    pub onboarded_via_invitation: bool,
+}
+
+impl Default for NewUserFlags {
+    /// The original's defaults: active, approved, not admin.
+    fn default() -> Self {
+        Self {
+            is_active: true,
+            is_approved: true,
+            is_admin: false,
+            onboarded_via_invitation: false,
+        }
+    }
+}
+
+/// An admin's change to a user's flags; `None` leaves a flag as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagsPatch {
+    /// New `is_active`.
+    pub is_active: Option<bool>,
+    /// New `is_approved`.
+    pub is_approved: Option<bool>,
+    /// New `is_admin`.
+    pub is_admin: Option<bool>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A new record.
+    Created,
+    /// An existing record changed.
+    Updated,
+}
+
+/// A successful write: the record as now stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The stored user.
+    pub user: User,
+    /// Created or updated.
+    pub applied: Applied,
+}
+
+/// A field that must be unique across users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueField {
+    /// `clerk_user_id`.
+    ClerkUserId,
+    /// `email`, case-insensitive.
+    Email,
+    /// `username`, case-insensitive.
+    Username,
+}
+
+impl UniqueField {
+    /// The attribute's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClerkUserId => "clerk_user_id",
+            Self::Email => "email",
+            Self::Username => "username",
+        }
+    }
+}
+
+impl fmt::Display for UniqueField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No such user.
+    #[error("user not found")]
+    NotFound,
+    /// The user was deleted in Clerk; the record is a tombstone.
+    #[error("user is deleted")]
+    Deleted,
+    /// Another user holds this value of a unique field.
+    #[error("{field} is already taken")]
+    Conflict {
+        /// Which field.
+        field: UniqueField,
+    },
+    /// The stored record is as new or newer than this write; nothing changed.
+    #[error("stored state is newer; write skipped")]
+    Stale,
+    /// A pagination cursor that this store did not produce.
+    #[error("invalid pagination cursor")]
+    InvalidCursor,
+    /// DynamoDB could not be reached, throttled us, or kept racing (retry-worthy).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// An item that does not have the shape this code writes.
+    #[error("corrupt item: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// One page of users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Newest first.
+    pub users: Vec<User>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// A listing request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Page size, clamped to 1..=[`MAX_PAGE_SIZE`].
+    pub limit: u32,
+    /// From a previous [`Page::next`].
+    pub cursor: Option<Cursor>,
+    /// Only active (`Some(true)`) or inactive (`Some(false)`) users.
+    pub active: Option<bool>,
+}
+
+/// The users table.
+#[derive(Debug, Clone)]
+pub struct UserStore {
+    client: Client,
+    table: String,
+}
+
+/// How a Clerk-driven write treats an existing record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Upsert,
+    CreateOnly,
+}
+
+/// A transaction outcome the write loop decides on.
+enum CommitError {
+    /// The user item changed since it was read: read again.
+    Raced,
+    Store(StoreError),
+}
+
+impl UserStore {
+    /// A store over `table`, reached through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The user with this Clerk id: one strongly consistent `GetItem`.
+    pub async fn get_by_clerk_id(&self, clerk_user_id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.load(clerk_user_id).await?.map(|stored| stored.user))
+    }
+
+    /// The user with this id of ours (through the `by_id` index).
+    pub async fn get_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_BY_ID)
+            .key_condition_expression("#id = :id")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", s(id.to_string()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items()
+            .first()
+            .map(|item| item::item_to_stored(item).map(|stored| stored.user))
+            .transpose()
+    }
+
+    /// The live user whose email is `email`, compared case-insensitively.
+    pub async fn get_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let guard = self.get_item(guard_pk(UniqueField::Email, email)).await?;
+        let Some(guard) = guard else { return Ok(None) };
+        let owner = item::owner_of(&guard)?;
+        let user = self.get_by_clerk_id(owner).await?;
+        // A guard is released in the same transaction that changes the email, so this
+        // only filters a record caught mid-way by a non-transactional edit of the table.
+        Ok(user.filter(|u| {
+            u.email
+                .as_deref()
+                .is_some_and(|e| e.to_lowercase() == email.to_lowercase())
+        }))
+    }
+
+    /// Stores a user from Clerk data: creates it with `flags`, or updates its profile when
+    /// `profile.clerk_updated_at` is newer than the stored stamp ([`StoreError::Stale`]
+    /// otherwise, and always for a tombstone).
+    pub async fn upsert_from_clerk(
+        &self,
+        profile: &ClerkProfile,
+        flags: NewUserFlags,
+    ) -> Result<Written, StoreError> {
+        self.write_clerk(profile, flags, Mode::Upsert).await
+    }
+
+    /// Creates a user; [`StoreError::Conflict`] on `clerk_user_id` when one exists.
+    pub async fn create(
+        &self,
+        profile: &ClerkProfile,
+        flags: NewUserFlags,
+    ) -> Result<User, StoreError> {
+        Ok(self
+            .write_clerk(profile, flags, Mode::CreateOnly)
+            .await?
+            .user)
+    }
+
+    /// Marks a user deleted in Clerk: `is_active` false, `deleted_at` set, email and
+    /// username freed, the record kept. An unknown user gets a bare tombstone, so a late
+    /// `user.created` cannot resurrect it. Deleting a tombstone again is [`StoreError::Stale`].
+    pub async fn deactivate(
+        &self,
+        clerk_user_id: &str,
+        clerk_stamp: i64,
+    ) -> Result<Written, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.load(clerk_user_id).await?;
+            let now = item::now();
+            let (next, applied) = match &current {
+                Some(cur) if cur.user.deleted_at.is_some() => return Err(StoreError::Stale),
+                Some(cur) => {
+                    let mut user = cur.user.clone();
+                    user.is_active = false;
+                    user.deleted_at = Some(now);
+                    user.updated_at = now;
+                    user.clerk_updated_at = user.clerk_updated_at.max(clerk_stamp);
+                    (user, Applied::Updated)
+                }
+                None => (tombstone(clerk_user_id, clerk_stamp, now), Applied::Created),
+            };
+            match self.commit(&next, current.as_ref(), false).await {
+                Ok(()) => {
+                    return Ok(Written {
+                        user: next,
+                        applied,
+                    });
+                }
+                Err(CommitError::Raced) => {}
+                Err(CommitError::Store(e)) => return Err(e),
+            }
+        }
+        Err(contention())
+    }
+
+    /// Changes an admin-managed flag; `updated_at` moves. [`StoreError::NotFound`] for an
+    /// unknown user, [`StoreError::Deleted`] for a tombstone.
+    pub async fn set_flags(
+        &self,
+        clerk_user_id: &str,
+        patch: FlagsPatch,
+    ) -> Result<User, StoreError> {
+        let mut set = vec!["updated_at = :now".to_owned()];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(user_pk(clerk_user_id))))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleted_at)")
+            .expression_attribute_values(":now", s(format_time(item::now())))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew);
+        let flags = [
+            ("is_active", patch.is_active),
+            ("is_approved", patch.is_approved),
+            ("is_admin", patch.is_admin),
+        ];
+        for (name, value) in flags {
+            if let Some(value) = value {
+                set.push(format!("{name} = :{name}"));
+                update = update
+                    .expression_attribute_values(format!(":{name}"), AttributeValue::Bool(value));
+            }
+        }
+        let result = update
+            .update_expression(format!("SET {} ADD version :one", set.join(", ")))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes()
+                    .ok_or_else(|| StoreError::Corrupt("update returned no attributes".into()))?;
+                Ok(item::item_to_stored(item)?.user)
+            }
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                match self.load(clerk_user_id).await? {
+                    None => Err(StoreError::NotFound),
+                    Some(_) => Err(StoreError::Deleted),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// One page of users, newest first. Reads at most `limit + 1` index entries.
+    pub async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_BY_CREATED)
+            .key_condition_expression("#kind = :kind")
+            .expression_attribute_names("#kind", item::KIND)
+            .expression_attribute_values(":kind", s(item::KIND_USER))
+            .scan_index_forward(false)
+            // One more than the page: if it comes back, there is a next page.
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(query.cursor.as_ref().map(Cursor::start_key));
+        if let Some(active) = query.active {
+            request = request
+                .filter_expression("is_active = :active")
+                .expression_attribute_values(":active", AttributeValue::Bool(active));
+        }
+        let out = request.send().await.map_err(unavailable)?;
+        let mut items = out.items().to_vec();
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(Cursor::after).transpose()?
+        } else {
+            // With a filter, fewer than limit + 1 can match while more remain unread.
+            out.last_evaluated_key().map(Cursor::after).transpose()?
+        };
+        let users = items
+            .iter()
+            .map(|item| item::item_to_stored(item).map(|stored| stored.user))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { users, next })
+    }
+
+    async fn write_clerk(
+        &self,
+        profile: &ClerkProfile,
+        flags: NewUserFlags,
+        mode: Mode,
+    ) -> Result<Written, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.load(&profile.clerk_user_id).await?;
+            let now = item::now();
+            let (next, applied) = match &current {
+                Some(_) if mode == Mode::CreateOnly => {
+                    return Err(StoreError::Conflict {
+                        field: UniqueField::ClerkUserId,
+                    });
+                }
+                Some(cur)
+                    if cur.user.deleted_at.is_some()
+                        || cur.user.clerk_updated_at >= profile.clerk_updated_at =>
+                {
+                    return Err(StoreError::Stale);
+                }
+                Some(cur) => (merge(&cur.user, profile, now), Applied::Updated),
+                None => (new_user(profile, flags, now), Applied::Created),
+            };
+            match self
+                .commit(&next, current.as_ref(), mode == Mode::CreateOnly)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(Written {
+                        user: next,
+                        applied,
+                    });
+                }
+                Err(CommitError::Raced) => {}
+                Err(CommitError::Store(e)) => return Err(e),
+            }
+        }
+        Err(contention())
+    }
+
+    /// Writes `next` in place of `current` (as read), claiming and releasing guards.
+    async fn commit(
+        &self,
+        next: &User,
+        current: Option<&Stored>,
+        create_only: bool,
+    ) -> Result<(), CommitError> {
+        let owner = next.clerk_user_id.as_str();
+        let user_put = match current {
+            Some(cur) => self
+                .put(item::user_to_item(next, cur.version + 1))
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", item::VERSION)
+                .expression_attribute_values(":version", n(cur.version)),
+            None => self
+                .put(item::user_to_item(next, 1))
+                .condition_expression("attribute_not_exists(pk)"),
+        };
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(build(user_put.build())?)
+                .build(),
+        ];
+        // Which unique field each transaction item after the first guards.
+        let mut fields = Vec::new();
+        let live = next.deleted_at.is_none();
+        let before = current.map(|c| &c.user).filter(|u| u.deleted_at.is_none());
+        for field in [UniqueField::Email, UniqueField::Username] {
+            let new_value = live.then(|| unique_value(next, field)).flatten();
+            let old_value = before.and_then(|u| unique_value(u, field));
+            if let Some(value) = new_value {
+                // Re-put even when unchanged: it costs one write and heals a lost guard.
+                let put = self
+                    .put(item::guard_item(field, value, owner))
+                    .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+                    .expression_attribute_names("#owner", item::OWNER)
+                    .expression_attribute_values(":owner", s(owner));
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(build(put.build())?)
+                        .build(),
+                );
+                fields.push(field);
+            }
+            let released = old_value.filter(|old| {
+                new_value.is_none_or(|new| guard_pk(field, new) != guard_pk(field, old))
+            });
+            if let Some(old) = released {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item::key(guard_pk(field, old))))
+                    .condition_expression("attribute_not_exists(pk) OR #owner = :owner")
+                    .expression_attribute_names("#owner", item::OWNER)
+                    .expression_attribute_values(":owner", s(owner));
+                items.push(
+                    TransactWriteItem::builder()
+                        .delete(build(delete.build())?)
+                        .build(),
+                );
+                fields.push(field);
+            }
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(err) = result else { return Ok(()) };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+            err.as_service_error()
+        else {
+            return Err(CommitError::Store(unavailable(err)));
+        };
+        let reasons = cancel.cancellation_reasons();
+        let failed =
+            |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+        if failed(0) {
+            return Err(if create_only {
+                CommitError::Store(StoreError::Conflict {
+                    field: UniqueField::ClerkUserId,
+                })
+            } else {
+                CommitError::Raced
+            });
+        }
+        if let Some(field) = fields
+            .iter()
+            .enumerate()
+            .find_map(|(i, f)| failed(i + 1).then_some(*f))
+        {
+            return Err(CommitError::Store(StoreError::Conflict { field }));
+        }
+        // TransactionConflict and friends: another transaction touched the same items.
+        if reasons
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"))
+        {
+            return Err(CommitError::Raced);
+        }
+        Err(CommitError::Store(unavailable(err)))
+    }
+
+    fn put(&self, item: Item) -> aws_sdk_dynamodb::types::builders::PutBuilder {
+        Put::builder().table_name(&self.table).set_item(Some(item))
+    }
+
+    async fn load(&self, clerk_user_id: &str) -> Result<Option<Stored>, StoreError> {
+        self.get_item(user_pk(clerk_user_id))
+            .await?
+            .map(|item| item::item_to_stored(&item))
+            .transpose()
+    }
+
+    async fn get_item(&self, pk: String) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(pk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}
+
+fn unique_value(user: &User, field: UniqueField) -> Option<&str> {
+    match field {
+        UniqueField::Email => user.email.as_deref(),
+        UniqueField::Username => Some(&user.username),
+        UniqueField::ClerkUserId => Some(&user.clerk_user_id),
+    }
+}
+
+fn new_user(profile: &ClerkProfile, flags: NewUserFlags, now: OffsetDateTime) -> User {
+    User {
+        id: Uuid::new_v4(),
+        clerk_user_id: profile.clerk_user_id.clone(),
+        username: profile.username.clone(),
+        email: profile.email.clone(),
+        full_name: profile.full_name.clone(),
+        first_name: profile.first_name.clone(),
+        last_name: profile.last_name.clone(),
+        image_url: profile.image_url.clone(),
+        is_active: flags.is_active,
+        is_approved: flags.is_approved,
+        is_admin: profile.is_admin.unwrap_or(flags.is_admin),
+        onboarded_via_invitation: flags.onboarded_via_invitation,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        clerk_updated_at: profile.clerk_updated_at,
+    }
+}
+
+/// Clerk owns the profile fields; our flags stay unless Clerk decides `is_admin`.
+fn merge(current: &User, profile: &ClerkProfile, now: OffsetDateTime) -> User {
+    User {
+        username: profile.username.clone(),
+        email: profile.email.clone(),
+        full_name: profile.full_name.clone(),
+        first_name: profile.first_name.clone(),
+        last_name: profile.last_name.clone(),
+        image_url: profile.image_url.clone(),
+        is_admin: profile.is_admin.unwrap_or(current.is_admin),
+        updated_at: now,
+        clerk_updated_at: profile.clerk_updated_at,
+        ..current.clone()
+    }
+}
+
+/// The record of a user deleted before we ever stored it.
+fn tombstone(clerk_user_id: &str, clerk_stamp: i64, now: OffsetDateTime) -> User {
+    User {
+        id: Uuid::new_v4(),
+        clerk_user_id: clerk_user_id.to_owned(),
+        // Holds no guard: a tombstone reserves nothing.
+        username: clerk_user_id.to_owned(),
+        email: None,
+        full_name: None,
+        first_name: None,
+        last_name: None,
+        image_url: None,
+        is_active: false,
+        is_approved: false,
+        is_admin: false,
+        onboarded_via_invitation: false,
+        created_at: now,
+        updated_at: now,
+        deleted_at: Some(now),
+        clerk_updated_at: clerk_stamp,
+    }
+}
+
+fn build<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, CommitError> {
+    result.map_err(|e| CommitError::Store(StoreError::Corrupt(format!("request: {e}"))))
+}
+
+fn contention() -> StoreError {
+    StoreError::Unavailable("write kept racing concurrent writes; retry later".into())
+}
+
+fn unavailable<E, R>(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable(DisplayErrorContext(&err).to_string())
+}
