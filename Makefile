@@ -13,7 +13,7 @@ test: ## every test: unit tests, then integration tests against the local stack 
 
 check: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 fmt: ## format the code
 	cargo fmt --all

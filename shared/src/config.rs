@@ -86,6 +86,8 @@ pub struct Config {
     pub audience: Option<String>,
     /// `CLERK_CLOCK_SKEW_SECONDS`.
     pub clock_skew: Duration,
+    /// `CLERK_ALLOW_PENDING_SESSIONS`: accept `sts: "pending"` tokens (default false).
+    pub allow_pending_sessions: bool,
     /// `JWKS_CACHE_TTL_SECONDS`.
     pub jwks_cache_ttl: Duration,
     /// `SECRETS_CACHE_TTL_SECONDS`: how long fetched secrets are reused.
@@ -155,6 +157,10 @@ impl Config {
                 .unwrap_or_default(),
             audience: get("CLERK_AUDIENCE"),
             clock_skew: seconds(&get, "CLERK_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS)?,
+            allow_pending_sessions: get("CLERK_ALLOW_PENDING_SESSIONS")
+                .map(|raw| parse_bool("CLERK_ALLOW_PENDING_SESSIONS", &raw))
+                .transpose()?
+                .unwrap_or(false),
             jwks_cache_ttl: seconds(
                 &get,
                 "JWKS_CACHE_TTL_SECONDS",
@@ -298,6 +304,7 @@ mod tests {
         assert!(c.publishable_key.is_none());
         assert_eq!(c.api_url, "https://api.clerk.com");
         assert_eq!(c.clock_skew, Duration::from_secs(5));
+        assert!(!c.allow_pending_sessions);
         assert_eq!(c.jwks_cache_ttl, Duration::from_secs(3600));
         assert_eq!(c.secrets_cache_ttl, Duration::from_secs(300));
         assert!(c.auto_approve_users);
@@ -332,6 +339,7 @@ mod tests {
             ),
             ("CLERK_AUDIENCE", "my-api"),
             ("CLERK_CLOCK_SKEW_SECONDS", "10"),
+            ("CLERK_ALLOW_PENDING_SESSIONS", "true"),
             ("JWKS_CACHE_TTL_SECONDS", "60"),
             ("SECRETS_CACHE_TTL_SECONDS", "30"),
             ("USERS_TABLE", "users"),
@@ -361,6 +369,7 @@ mod tests {
         );
         assert_eq!(c.audience.as_deref(), Some("my-api"));
         assert_eq!(c.clock_skew, Duration::from_secs(10));
+        assert!(c.allow_pending_sessions);
         assert_eq!(c.jwks_cache_ttl, Duration::from_secs(60));
         assert_eq!(c.secrets_cache_ttl, Duration::from_secs(30));
         assert_eq!(c.users_table(), Ok("users"));

@@ -4,18 +4,25 @@
 //! - [`PublishableKey`]: the Frontend API host, issuer and JWKS URL inside `pk_…` keys.
 //! - [`secrets`]: Clerk's secrets from Secrets Manager (or the environment), cached.
 //! - [`store`]: users in DynamoDB, with atomic uniqueness and Clerk-ordered writes.
+//! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache.
 //!
 //! Nothing here depends on the Lambda runtime, so it can be used from any Rust service.
 
 pub mod aws;
+pub mod clock;
 pub mod config;
+pub mod keys;
 mod publishable_key;
 mod secret;
 pub mod secrets;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
+pub mod token;
 
 pub use config::{Config, ConfigError, Stage};
 pub use publishable_key::{Instance, PublishableKey, PublishableKeyError};
 pub use secret::Secret;
 pub use secrets::{ClerkSecrets, SecretsError, SecretsProvider};
 pub use store::{StoreError, User, UserStore};
+pub use token::{Claims, Rejection, Verifier};

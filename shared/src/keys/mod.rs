@@ -1,0 +1,370 @@
+//! Clerk's token-signing keys: where they come from, parsed once into verifying keys.
+//!
+//! Sources, in order: `CLERK_JWT_KEY` (a PEM: networkless, nothing is ever fetched);
+//! `CLERK_JWKS_URL`; the Backend API `{CLERK_API_URL}/v1/jwks` with the secret key; else
+//! the public Frontend API `https://<fapi>/.well-known/jwks.json`.
+//!
+//! Only RSA keys meant for RS256 signatures with a modulus of 2048 to 8192 bits are kept;
+//! each becomes an aws-lc-rs `ParsedPublicKey`, so verifying a token never re-parses a key.
+
+mod cache;
+mod fetch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Deserialize;
+
+pub use cache::{CachePolicy, JwksCache, Miss};
+pub use fetch::{FetchError, http_client};
+
+use crate::config::{Config, ConfigError};
+use crate::secret::Secret;
+use crate::secrets::ClerkSecrets;
+
+/// Smallest accepted RSA modulus, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest accepted RSA modulus, in bits (bounds the cost of a forged-key verify).
+pub const MAX_RSA_BITS: usize = 8192;
+
+/// Why keys could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The JWKS document is not `{"keys": [...]}` JSON.
+    #[error("the JWKS document is not valid JSON with a keys array")]
+    InvalidJwks,
+    /// The JWKS holds no RSA signing key we accept.
+    #[error("the JWKS holds no usable RS256 key ({skipped} skipped)")]
+    NoUsableKeys {
+        /// Keys present but not acceptable.
+        skipped: usize,
+    },
+    /// `CLERK_JWT_KEY` is not a PEM RSA public key of an accepted size.
+    #[error("CLERK_JWT_KEY is not a usable PEM RSA public key: {0}")]
+    InvalidPem(&'static str),
+}
+
+/// One verifying key.
+pub struct RsaKey {
+    kid: Option<String>,
+    key: ParsedPublicKey,
+}
+
+impl RsaKey {
+    /// Builds a key from the big-endian modulus and exponent.
+    fn from_components(kid: Option<String>, n: &[u8], e: &[u8]) -> Result<Self, &'static str> {
+        let n = strip_leading_zeros(n);
+        let e = strip_leading_zeros(e);
+        let bits = modulus_bits(n);
+        if bits < MIN_RSA_BITS {
+            return Err("modulus shorter than 2048 bits");
+        }
+        if bits > MAX_RSA_BITS {
+            return Err("modulus longer than 8192 bits");
+        }
+        let key = RsaPublicKeyComponents { n, e }
+            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+            .map_err(|_| "not a valid RSA public key")?;
+        Ok(Self { kid, key })
+    }
+
+    /// Parses a PEM `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` (PKCS#1).
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let body: String = pem
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+            .collect();
+        let begins = pem.contains("-----BEGIN PUBLIC KEY-----")
+            || pem.contains("-----BEGIN RSA PUBLIC KEY-----");
+        if !begins {
+            return Err(KeyError::InvalidPem("no BEGIN PUBLIC KEY line"));
+        }
+        let der = STANDARD
+            .decode(body)
+            .map_err(|_| KeyError::InvalidPem("body is not base64"))?;
+        let public = aws_lc_rs::rsa::PublicKey::from_der(&der)
+            .map_err(|_| KeyError::InvalidPem("not an RSA public key"))?;
+        Self::from_components(
+            None,
+            public.modulus().big_endian_without_leading_zero(),
+            public.exponent().big_endian_without_leading_zero(),
+        )
+        .map_err(KeyError::InvalidPem)
+    }
+
+    /// The JWKS `kid`, if the key came from a JWKS.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// True when `signature` is this key's RS256 signature of `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.key.verify_sig(message, signature).is_ok()
+    }
+}
+
+impl std::fmt::Debug for RsaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RsaKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The usable keys of one JWKS document, by `kid`.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: HashMap<String, Arc<RsaKey>>,
+}
+
+#[derive(Deserialize)]
+struct JwksDocument {
+    keys: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    kid: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    alg: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+impl KeySet {
+    /// Parses a JWKS document, keeping the keys we accept and skipping the rest (a JWKS may
+    /// legitimately hold keys for other algorithms or uses).
+    pub fn from_jwks(json: &[u8]) -> Result<Self, KeyError> {
+        let doc: JwksDocument = serde_json::from_slice(json).map_err(|_| KeyError::InvalidJwks)?;
+        let mut keys = HashMap::new();
+        let mut skipped = 0;
+        for value in doc.keys {
+            match parse_jwk(value) {
+                Ok(key) => {
+                    let kid = key.kid.clone().unwrap_or_default();
+                    // First one wins: a later duplicate cannot replace a key.
+                    keys.entry(kid).or_insert_with(|| Arc::new(key));
+                }
+                Err(reason) => {
+                    skipped += 1;
+                    tracing::debug!(reason, "JWKS key skipped");
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Err(KeyError::NoUsableKeys { skipped });
+        }
+        Ok(Self { keys })
+    }
+
+    /// The key with this `kid`.
+    pub fn get(&self, kid: &str) -> Option<&Arc<RsaKey>> {
+        self.keys.get(kid)
+    }
+
+    /// How many keys the set holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when the set holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+fn parse_jwk(value: serde_json::Value) -> Result<RsaKey, &'static str> {
+    let jwk: Jwk = serde_json::from_value(value).map_err(|_| "not a JWK object")?;
+    if jwk.kty != "RSA" {
+        return Err("kty is not RSA");
+    }
+    if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+        return Err("use is not sig");
+    }
+    if jwk.alg.as_deref().is_some_and(|a| a != "RS256") {
+        return Err("alg is not RS256");
+    }
+    let kid = jwk.kid.filter(|k| !k.is_empty()).ok_or("no kid")?;
+    let decode = |v: Option<String>| {
+        v.and_then(|s| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok())
+            .ok_or("n or e missing or not base64url")
+    };
+    let n = decode(jwk.n)?;
+    let e = decode(jwk.e)?;
+    RsaKey::from_components(Some(kid), &n, &e)
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+fn modulus_bits(n: &[u8]) -> usize {
+    match n.first() {
+        None => 0,
+        Some(&top) => n.len() * 8 - top.leading_zeros() as usize,
+    }
+}
+
+/// Where verifying keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A PEM public key: no network at all.
+    Pem(Secret),
+    /// A JWKS endpoint, with the Backend API's bearer token when it is Clerk's Backend API.
+    Jwks {
+        /// The endpoint.
+        url: String,
+        /// `Authorization: Bearer` value (the secret key) for the Backend API.
+        bearer: Option<Secret>,
+    },
+}
+
+impl KeySource {
+    /// Picks the source by the documented order of precedence.
+    pub fn from_config(config: &Config, secrets: &ClerkSecrets) -> Result<Self, ConfigError> {
+        if let Some(pem) = &secrets.jwt_key {
+            return Ok(Self::Pem(pem.clone()));
+        }
+        if let Some(url) = &config.jwks_url {
+            return Ok(Self::Jwks {
+                url: url.clone(),
+                bearer: None,
+            });
+        }
+        if let Some(secret_key) = &secrets.secret_key {
+            return Ok(Self::Jwks {
+                url: format!("{}/v1/jwks", config.api_url),
+                bearer: Some(secret_key.clone()),
+            });
+        }
+        Ok(Self::Jwks {
+            url: config.publishable_key()?.jwks_url(),
+            bearer: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modulus_bits_counts_from_the_top_set_bit() {
+        assert_eq!(modulus_bits(&[]), 0);
+        assert_eq!(modulus_bits(&[1]), 1);
+        assert_eq!(modulus_bits(&[0x80, 0]), 16);
+        let mut n = vec![0xff; 256];
+        assert_eq!(modulus_bits(&n), 2048);
+        n[0] = 0x7f;
+        assert_eq!(modulus_bits(&n), 2047);
+        assert_eq!(strip_leading_zeros(&[0, 0, 5, 0]), &[5, 0]);
+    }
+
+    #[test]
+    fn jwks_that_is_not_json_or_has_no_keys_array_is_invalid() {
+        for doc in [&b"nope"[..], b"{}", b"{\"keys\": 5}", b"[]"] {
+            assert_eq!(KeySet::from_jwks(doc).unwrap_err(), KeyError::InvalidJwks);
+        }
+    }
+
+    #[test]
+    fn unusable_keys_are_skipped_and_counted() {
+        let small_n = URL_SAFE_NO_PAD.encode([0xff_u8; 128]);
+        let doc = serde_json::json!({ "keys": [
+            { "kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA" },
+            { "kty": "RSA", "kid": "enc", "use": "enc", "n": small_n, "e": "AQAB" },
+            { "kty": "RSA", "kid": "ps", "alg": "PS256", "n": small_n, "e": "AQAB" },
+            { "kty": "RSA", "kid": "small", "n": small_n, "e": "AQAB" },
+            { "kty": "RSA", "n": small_n, "e": "AQAB" },
+            { "kty": "RSA", "kid": "bad-b64", "n": "!!!", "e": "AQAB" },
+            "not an object",
+        ]});
+        let err = KeySet::from_jwks(doc.to_string().as_bytes()).unwrap_err();
+        assert_eq!(err, KeyError::NoUsableKeys { skipped: 7 });
+    }
+
+    #[test]
+    fn pem_errors_say_what_is_wrong() {
+        assert_eq!(
+            RsaKey::from_pem("MIIB").unwrap_err(),
+            KeyError::InvalidPem("no BEGIN PUBLIC KEY line")
+        );
+        assert_eq!(
+            RsaKey::from_pem("-----BEGIN PUBLIC KEY-----\n!!\n-----END PUBLIC KEY-----")
+                .unwrap_err(),
+            KeyError::InvalidPem("body is not base64")
+        );
+        assert_eq!(
+            RsaKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+                .unwrap_err(),
+            KeyError::InvalidPem("not an RSA public key")
+        );
+    }
+
+    #[test]
+    fn source_precedence() {
+        let pk = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
+        let config = |jwks: Option<&str>| {
+            Config::from_lookup(|name| match name {
+                "CLERK_PUBLISHABLE_KEY" => Some(pk.into()),
+                "CLERK_JWKS_URL" => jwks.map(Into::into),
+                _ => None,
+            })
+            .unwrap()
+        };
+        let secrets = |sk: Option<&str>, pem: Option<&str>| {
+            ClerkSecrets::from_lookup(|name| match name {
+                "CLERK_SECRET_KEY" => sk.map(Into::into),
+                "CLERK_JWT_KEY" => pem.map(Into::into),
+                _ => None,
+            })
+        };
+        let pem = "-----BEGIN PUBLIC KEY-----";
+        assert_eq!(
+            KeySource::from_config(
+                &config(Some("https://k.example/jwks")),
+                &secrets(Some("sk"), Some(pem))
+            ),
+            Ok(KeySource::Pem(Secret::new(pem)))
+        );
+        assert_eq!(
+            KeySource::from_config(
+                &config(Some("https://k.example/jwks")),
+                &secrets(Some("sk"), None)
+            ),
+            Ok(KeySource::Jwks {
+                url: "https://k.example/jwks".into(),
+                bearer: None
+            })
+        );
+        assert_eq!(
+            KeySource::from_config(&config(None), &secrets(Some("sk_test_1"), None)),
+            Ok(KeySource::Jwks {
+                url: "https://api.clerk.com/v1/jwks".into(),
+                bearer: Some(Secret::new("sk_test_1"))
+            })
+        );
+        assert_eq!(
+            KeySource::from_config(&config(None), &secrets(None, None)),
+            Ok(KeySource::Jwks {
+                url: "https://clerk.example.com/.well-known/jwks.json".into(),
+                bearer: None
+            })
+        );
+        let bare = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(
+            KeySource::from_config(&bare, &secrets(None, None)),
+            Err(ConfigError::Missing {
+                var: "CLERK_PUBLISHABLE_KEY"
+            })
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! Test support (feature `test-util`): RSA keys that mint Clerk-shaped tokens, and a fake
+//! Clerk (JWKS and Backend API) served over real HTTP on loopback.
+//!
+//! Used by this crate's tests, the functions' tests, the benchmarks and the development
+//! tooling that signs sample events. Never enabled in a deployed build.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// An RSA-2048 signing key with a `kid`.
+pub struct TestKey {
+    pub kid: String,
+    pair: KeyPair,
+}
+
+impl TestKey {
+    /// A fresh key (takes tens of milliseconds: generate once per test binary where you can).
+    pub fn generate(kid: &str) -> Self {
+        Self {
+            kid: kid.to_owned(),
+            pair: KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation"),
+        }
+    }
+
+    /// A key from a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub fn from_pkcs8_pem(kid: &str, pem: &str) -> Self {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = STANDARD.decode(body.trim()).expect("PEM body is base64");
+        Self {
+            kid: kid.to_owned(),
+            pair: KeyPair::from_pkcs8(&der).expect("PKCS#8 RSA key"),
+        }
+    }
+
+    /// The private key as PKCS#8 PEM.
+    pub fn private_pem(&self) -> String {
+        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&self.pair).unwrap();
+        pem("PRIVATE KEY", der.as_ref())
+    }
+
+    /// The public key as SPKI PEM (what `CLERK_JWT_KEY` holds).
+    pub fn public_pem(&self) -> String {
+        let der = self.pair.public_key().as_der().unwrap();
+        pem("PUBLIC KEY", der.as_ref())
+    }
+
+    /// The public key as a JWK, shaped like Clerk's.
+    pub fn jwk(&self) -> Value {
+        let public = self.pair.public_key();
+        json!({
+            "use": "sig",
+            "kty": "RSA",
+            "kid": self.kid,
+            "alg": "RS256",
+            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        })
+    }
+
+    /// The RS256 signature of `message`.
+    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                message,
+                &mut signature,
+            )
+            .unwrap();
+        signature
+    }
+
+    /// A compact JWS of these exact header and claims (anything goes: tests forge freely).
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self.sign_bytes(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// The header Clerk puts on session tokens, with this key's `kid`.
+    pub fn session_header(&self) -> Value {
+        json!({ "alg": "RS256", "cat": crate::token::CATEGORY_SESSION, "kid": self.kid, "typ": "JWT" })
+    }
+
+    /// A session token for `sub`, issued by `issuer` at `now` and valid for 60 s, as Clerk
+    /// mints them (v2 claims).
+    pub fn session_token(&self, issuer: &str, sub: &str, now: i64) -> String {
+        self.sign(&self.session_header(), &session_claims(issuer, sub, now))
+    }
+}
+
+/// The claims of a v2 Clerk session token issued at `now`.
+pub fn session_claims(issuer: &str, sub: &str, now: i64) -> Value {
+    json!({
+        "azp": "http://localhost:5173",
+        "exp": now + 60,
+        "fva": [0, -1],
+        "iat": now,
+        "iss": issuer,
+        "nbf": now - 10,
+        "sid": "sess_test",
+        "sts": "active",
+        "sub": sub,
+        "v": 2,
+    })
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// One canned response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request the fake received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct Routes {
+    replies: HashMap<String, Reply>,
+    seen: Vec<Seen>,
+}
+
+/// A fake Clerk on `127.0.0.1:<random port>`: serves whatever [`FakeClerk::set`] says per
+/// path (404 otherwise), and records every request.
+#[derive(Clone)]
+pub struct FakeClerk {
+    addr: SocketAddr,
+    routes: Arc<Mutex<Routes>>,
+}
+
+impl FakeClerk {
+    /// Starts the server on the current tokio runtime.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let routes = Arc::new(Mutex::new(Routes::default()));
+        let shared = Arc::clone(&routes);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, Arc::clone(&shared)));
+            }
+        });
+        Self { addr, routes }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers `path` with `reply` from now on.
+    pub fn set(&self, path: &str, reply: Reply) {
+        self.routes
+            .lock()
+            .unwrap()
+            .replies
+            .insert(path.to_owned(), reply);
+    }
+
+    /// Serves a JWKS of `keys` at `path`.
+    pub fn serve_keys(&self, path: &str, keys: &[&TestKey]) {
+        let jwks = json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() });
+        self.set(path, Reply::json(200, &jwks));
+    }
+
+    /// Requests received so far for `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.routes
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|s| s.path == path)
+            .count()
+    }
+
+    /// Every request received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.routes.lock().unwrap().seen.clone()
+    }
+}
+
+async fn serve(mut stream: tokio::net::TcpStream, routes: Arc<Mutex<Routes>>) {
+    let mut buffer = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+        if buffer.len() > 64 * 1024 {
+            return;
+        }
+    }
+    let head = String::from_utf8_lossy(&buffer).to_string();
+    let mut lines = head.lines();
+    let mut parts = lines.next().unwrap_or_default().split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let authorization = lines.take_while(|l| !l.is_empty()).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("authorization")
+            .then(|| value.trim().to_owned())
+    });
+    let reply = {
+        let mut routes = routes.lock().unwrap();
+        routes.seen.push(Seen {
+            method,
+            path: path.clone(),
+            authorization,
+        });
+        routes.replies.get(&path).cloned()
+    };
+    let reply = reply.unwrap_or_else(|| {
+        Reply::json(
+            404,
+            &json!({ "errors": [{ "code": "resource_not_found" }] }),
+        )
+    });
+    tokio::time::sleep(reply.delay).await;
+    let response = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        reply.status,
+        reply.body.len(),
+        reply.body
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,359 @@
+//! The claims of a Clerk session token, decoded into types, and the rules they must meet.
+
+use serde_json::{Map, Value};
+
+use super::Rejection;
+
+/// The active organization of the session, from the v2 `o` claim or the v1 `org_*` claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    /// `org_…`.
+    pub id: String,
+    /// The organization's slug.
+    pub slug: Option<String>,
+    /// Always `org:<role>`, as v1 tokens write it (v2 tokens leave the prefix out).
+    pub role: Option<String>,
+    /// `org:<feature>:<permission>` entries.
+    pub permissions: Vec<String>,
+}
+
+/// A verified token's claims.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Claims {
+    /// The Clerk user id.
+    pub sub: String,
+    /// The session id.
+    pub sid: Option<String>,
+    /// The authorized party (the origin the token was requested from).
+    pub azp: Option<String>,
+    /// The issuer (the instance's Frontend API URL).
+    pub iss: String,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// Issued at, Unix seconds.
+    pub iat: Option<i64>,
+    /// Not before, Unix seconds.
+    pub nbf: Option<i64>,
+    /// Audiences (`aud` as a string becomes one entry).
+    pub aud: Vec<String>,
+    /// Session status (`active`, `pending`).
+    pub sts: Option<String>,
+    /// Claims version (`2` for v2 tokens).
+    pub v: Option<u64>,
+    /// Minutes since the first and second factor were verified (`-1`: never).
+    pub fva: Option<Vec<i64>>,
+    /// The active organization.
+    pub org: Option<Organization>,
+    /// Every other claim, as sent.
+    pub extra: Map<String, Value>,
+}
+
+/// The checks that depend on configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// Exact expected `iss`.
+    pub issuer: String,
+    /// When non-empty, `azp` must be one of these.
+    pub authorized_parties: Vec<String>,
+    /// When set, `aud` must contain it.
+    pub audience: Option<String>,
+    /// Leeway for `exp`, `nbf` and `iat`, in seconds.
+    pub clock_skew_seconds: i64,
+    /// Accept `sts: "pending"` sessions (off by default).
+    pub allow_pending_sessions: bool,
+}
+
+impl Claims {
+    /// Decodes a payload object; claim types are checked, values are not.
+    pub(crate) fn from_object(mut map: Map<String, Value>) -> Result<Self, Rejection> {
+        let sub = match map.remove("sub") {
+            Some(Value::String(s)) if !s.is_empty() => s,
+            _ => return Err(Rejection::SubjectInvalid),
+        };
+        let iss = match map.remove("iss") {
+            Some(Value::String(s)) => s,
+            _ => return Err(Rejection::IssuerInvalid),
+        };
+        let exp = numeric_date(map.remove("exp"))?.ok_or(Rejection::ExpMissing)?;
+        let iat = numeric_date(map.remove("iat"))?;
+        let nbf = numeric_date(map.remove("nbf"))?;
+        let aud = match map.remove("aud") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    _ => Err(Rejection::TokenMalformed),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(Rejection::TokenMalformed),
+        };
+        let fva = match map.remove("fva") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|v| v.as_i64().ok_or(Rejection::TokenMalformed))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(_) => return Err(Rejection::TokenMalformed),
+        };
+        let v = match map.remove("v") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or(Rejection::TokenMalformed)?),
+        };
+        let sid = opt_string(&mut map, "sid")?;
+        let azp = opt_string(&mut map, "azp")?;
+        let sts = opt_string(&mut map, "sts")?;
+        let org = organization(&mut map)?;
+        Ok(Self {
+            sub,
+            sid,
+            azp,
+            iss,
+            exp,
+            iat,
+            nbf,
+            aud,
+            sts,
+            v,
+            fva,
+            org,
+            extra: map,
+        })
+    }
+
+    /// Applies the rules at `now` (Unix seconds). The order fixes which code a token with
+    /// several faults gets: time first, then who issued it and for whom, then the session.
+    pub(crate) fn check(&self, rules: &Rules, now: i64) -> Result<(), Rejection> {
+        let skew = rules.clock_skew_seconds;
+        if self.exp <= now.saturating_sub(skew) {
+            return Err(Rejection::TokenExpired);
+        }
+        if self.nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
+            return Err(Rejection::TokenNotYetValid);
+        }
+        if self.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
+            return Err(Rejection::IatInFuture);
+        }
+        if self.iss != rules.issuer {
+            return Err(Rejection::IssuerInvalid);
+        }
+        if !rules.authorized_parties.is_empty() {
+            let listed = self.azp.as_deref().is_some_and(|azp| {
+                !azp.is_empty() && rules.authorized_parties.iter().any(|p| p == azp)
+            });
+            if !listed {
+                return Err(Rejection::AzpInvalid);
+            }
+        }
+        if let Some(audience) = &rules.audience
+            && !self.aud.iter().any(|a| a == audience)
+        {
+            return Err(Rejection::AudienceInvalid);
+        }
+        if self.sts.as_deref() == Some("pending") && !rules.allow_pending_sessions {
+            return Err(Rejection::SessionPending);
+        }
+        Ok(())
+    }
+}
+
+/// A JWT `NumericDate`: seconds, possibly fractional (truncated).
+fn numeric_date(value: Option<Value>) -> Result<Option<i64>, Rejection> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => Ok(Some(i)),
+            // Saturating float-to-int cast: a fractional or huge date is still a date.
+            None => n
+                .as_f64()
+                .map(|f| Some(f as i64))
+                .ok_or(Rejection::TokenMalformed),
+        },
+        Some(_) => Err(Rejection::TokenMalformed),
+    }
+}
+
+fn opt_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<String>, Rejection> {
+    match map.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Rejection::TokenMalformed),
+    }
+}
+
+/// v2: `o: {id, slg, rol, per, fpm}` plus the top-level `fea`; v1: `org_id`, `org_slug`,
+/// `org_role`, `org_permissions`. The claims stay in `extra` as sent.
+fn organization(map: &mut Map<String, Value>) -> Result<Option<Organization>, Rejection> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    if let Some(o) = map.get("o") {
+        let o = o.as_object().ok_or(Rejection::TokenMalformed)?;
+        let Some(id) = text(o.get("id")) else {
+            return Err(Rejection::TokenMalformed);
+        };
+        let permissions = org_permissions(
+            map.get("fea").and_then(Value::as_str),
+            o.get("per").and_then(Value::as_str),
+            o.get("fpm").and_then(Value::as_str),
+        );
+        return Ok(Some(Organization {
+            id,
+            slug: text(o.get("slg")),
+            role: text(o.get("rol")).map(|r| format!("org:{r}")),
+            permissions,
+        }));
+    }
+    let Some(id) = text(map.get("org_id")) else {
+        return Ok(None);
+    };
+    let permissions = map
+        .get("org_permissions")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(Organization {
+        id,
+        slug: text(map.get("org_slug")),
+        role: text(map.get("org_role")),
+        permissions,
+    }))
+}
+
+/// Expands v2's compact permissions: `fea` lists features with their scope (`o:` for the
+/// organization), `per` the permission names, and `fpm` one decimal bitmask per org
+/// feature, bit `i` (least significant first) granting `per[i]`.
+fn org_permissions(fea: Option<&str>, per: Option<&str>, fpm: Option<&str>) -> Vec<String> {
+    let (Some(fea), Some(per), Some(fpm)) = (fea, per, fpm) else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = per.split(',').map(str::trim).collect();
+    let org_features = fea.split(',').filter_map(|entry| {
+        let (scope, feature) = entry.trim().split_once(':')?;
+        scope.contains('o').then_some(feature)
+    });
+    let mut permissions = Vec::new();
+    for (feature, mask) in org_features.zip(fpm.split(',')) {
+        let Ok(mask) = mask.trim().parse::<u128>() else {
+            continue;
+        };
+        for (bit, name) in names.iter().enumerate().take(128) {
+            if mask >> bit & 1 == 1 {
+                permissions.push(format!("org:{feature}:{name}"));
+            }
+        }
+    }
+    permissions
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(value: Value) -> Result<Claims, Rejection> {
+        match value {
+            Value::Object(map) => Claims::from_object(map),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn decodes_a_clerk_v2_token_payload() {
+        let c = claims(json!({
+            "azp": "http://localhost:3000", "exp": 1765130734, "fva": [9, -1],
+            "iat": 1765130674, "iss": "https://on-skunk-25.clerk.accounts.dev",
+            "nbf": 1765130664, "sid": "sess_1", "sts": "active", "sub": "user_1", "v": 2,
+            "fea": "o:dashboard,u:billing,o:reports",
+            "o": { "id": "org_1", "slg": "acme", "rol": "admin", "per": "read,manage", "fpm": "3,1" },
+            "custom": { "plan": "pro" }
+        }))
+        .unwrap();
+        assert_eq!(c.sub, "user_1");
+        assert_eq!(c.sid.as_deref(), Some("sess_1"));
+        assert_eq!(c.exp, 1765130734);
+        assert_eq!(c.fva, Some(vec![9, -1]));
+        assert_eq!(c.v, Some(2));
+        assert_eq!(
+            c.org,
+            Some(Organization {
+                id: "org_1".into(),
+                slug: Some("acme".into()),
+                role: Some("org:admin".into()),
+                permissions: vec![
+                    "org:dashboard:read".into(),
+                    "org:dashboard:manage".into(),
+                    "org:reports:read".into(),
+                ],
+            })
+        );
+        assert_eq!(c.extra["custom"], json!({ "plan": "pro" }));
+        assert!(c.extra.contains_key("o"), "raw claims stay available");
+    }
+
+    #[test]
+    fn decodes_v1_org_claims() {
+        let c = claims(json!({
+            "sub": "user_1", "iss": "https://x", "exp": 10,
+            "org_id": "org_9", "org_slug": "s", "org_role": "org:member",
+            "org_permissions": ["org:x:read"], "aud": "api"
+        }))
+        .unwrap();
+        let org = c.org.unwrap();
+        assert_eq!(org.id, "org_9");
+        assert_eq!(org.role.as_deref(), Some("org:member"));
+        assert_eq!(org.permissions, ["org:x:read"]);
+        assert_eq!(c.aud, ["api"]);
+    }
+
+    #[test]
+    fn claim_type_errors() {
+        let base = || json!({ "sub": "user_1", "iss": "https://x", "exp": 10 });
+        let with = |k: &str, v: Value| {
+            let mut b = base();
+            b[k] = v;
+            b
+        };
+        let without = |k: &str| {
+            let mut b = base();
+            b.as_object_mut().unwrap().remove(k);
+            b
+        };
+        let cases = [
+            (without("sub"), Rejection::SubjectInvalid),
+            (with("sub", json!("")), Rejection::SubjectInvalid),
+            (with("sub", json!(7)), Rejection::SubjectInvalid),
+            (without("iss"), Rejection::IssuerInvalid),
+            (without("exp"), Rejection::ExpMissing),
+            (with("exp", json!("10")), Rejection::TokenMalformed),
+            (with("iat", json!(true)), Rejection::TokenMalformed),
+            (with("aud", json!([1])), Rejection::TokenMalformed),
+            (with("azp", json!(["a"])), Rejection::TokenMalformed),
+            (with("o", json!("org_1")), Rejection::TokenMalformed),
+            (with("o", json!({ "slg": "x" })), Rejection::TokenMalformed),
+            (with("fva", json!("9")), Rejection::TokenMalformed),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(claims(payload.clone()).err(), Some(want), "{payload}");
+        }
+        assert_eq!(claims(with("exp", json!(10.9))).unwrap().exp, 10);
+    }
+
+    #[test]
+    fn permissions_ignore_bad_masks_and_user_features() {
+        assert_eq!(
+            org_permissions(Some("u:a,o:b,uo:c"), Some("r,w"), Some("2,x")),
+            ["org:b:w"]
+        );
+        assert!(org_permissions(None, Some("r"), Some("1")).is_empty());
+    }
+}

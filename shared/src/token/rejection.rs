@@ -1,0 +1,138 @@
+//! Why a token was refused: one variant per cause, each with a stable reason code.
+
+/// A refused token. [`Rejection::code`] is the stable, loggable reason code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No bearer token and no `__session` cookie.
+    #[error("no session token")]
+    TokenMissing,
+    /// Larger than [`super::MAX_TOKEN_BYTES`]; not parsed at all.
+    #[error("token too large")]
+    TokenTooLarge,
+    /// Not three base64url parts of JSON, or a claim of the wrong type.
+    #[error("token malformed")]
+    TokenMalformed,
+    /// `alg` is not RS256 (including `none` and HMAC algorithms).
+    #[error("algorithm not allowed")]
+    AlgNotAllowed,
+    /// The header names `crit` extensions; we implement none, so we must refuse.
+    #[error("critical header extensions are not supported")]
+    CritUnsupported,
+    /// No `kid` in the header while keys come from a JWKS.
+    #[error("kid missing")]
+    KidMissing,
+    /// No key with this `kid`, even after a refetch.
+    #[error("kid unknown")]
+    KidUnknown,
+    /// The signature does not verify.
+    #[error("signature invalid")]
+    SignatureInvalid,
+    /// `typ` or the Clerk `cat` header names something other than a session token.
+    #[error("not a session token")]
+    TokenTypeInvalid,
+    /// No `exp` claim.
+    #[error("exp missing")]
+    ExpMissing,
+    /// `exp` has passed (beyond the clock skew).
+    #[error("token expired")]
+    TokenExpired,
+    /// `nbf` is in the future (beyond the clock skew).
+    #[error("token not yet valid")]
+    TokenNotYetValid,
+    /// `iat` is in the future (beyond the clock skew).
+    #[error("iat in the future")]
+    IatInFuture,
+    /// `iss` is not this instance's issuer.
+    #[error("issuer invalid")]
+    IssuerInvalid,
+    /// `azp` is missing, empty or not an authorized party.
+    #[error("authorized party invalid")]
+    AzpInvalid,
+    /// `aud` does not contain the configured audience.
+    #[error("audience invalid")]
+    AudienceInvalid,
+    /// `sub` is missing or empty.
+    #[error("subject invalid")]
+    SubjectInvalid,
+    /// The session is `pending` (e.g. a required organization is not chosen yet).
+    #[error("session pending")]
+    SessionPending,
+    /// Keys could not be obtained (key endpoint unreachable and nothing usable cached).
+    #[error("signing keys unavailable")]
+    JwksUnavailable,
+}
+
+impl Rejection {
+    /// Every variant, for exhaustive tests and documentation.
+    pub const ALL: [Self; 19] = [
+        Self::TokenMissing,
+        Self::TokenTooLarge,
+        Self::TokenMalformed,
+        Self::AlgNotAllowed,
+        Self::CritUnsupported,
+        Self::KidMissing,
+        Self::KidUnknown,
+        Self::SignatureInvalid,
+        Self::TokenTypeInvalid,
+        Self::ExpMissing,
+        Self::TokenExpired,
+        Self::TokenNotYetValid,
+        Self::IatInFuture,
+        Self::IssuerInvalid,
+        Self::AzpInvalid,
+        Self::AudienceInvalid,
+        Self::SubjectInvalid,
+        Self::SessionPending,
+        Self::JwksUnavailable,
+    ];
+
+    /// The stable reason code (kebab-case), safe to log and to return to clients.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TokenMissing => "token-missing",
+            Self::TokenTooLarge => "token-too-large",
+            Self::TokenMalformed => "token-malformed",
+            Self::AlgNotAllowed => "alg-not-allowed",
+            Self::CritUnsupported => "crit-unsupported",
+            Self::KidMissing => "kid-missing",
+            Self::KidUnknown => "kid-unknown",
+            Self::SignatureInvalid => "signature-invalid",
+            Self::TokenTypeInvalid => "token-type-invalid",
+            Self::ExpMissing => "exp-missing",
+            Self::TokenExpired => "token-expired",
+            Self::TokenNotYetValid => "token-not-yet-valid",
+            Self::IatInFuture => "iat-in-future",
+            Self::IssuerInvalid => "issuer-invalid",
+            Self::AzpInvalid => "azp-invalid",
+            Self::AudienceInvalid => "audience-invalid",
+            Self::SubjectInvalid => "subject-invalid",
+            Self::SessionPending => "session-pending",
+            Self::JwksUnavailable => "jwks-unavailable",
+        }
+    }
+
+    /// True when the fault is ours (keys unreachable), not the token's.
+    pub fn is_infrastructure(self) -> bool {
+        matches!(self, Self::JwksUnavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_kebab_case() {
+        let codes: HashSet<_> = Rejection::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), Rejection::ALL.len());
+        for code in codes {
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{code}"
+            );
+        }
+    }
+}
