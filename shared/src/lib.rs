@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod dev;
 pub mod keys;
 mod publishable_key;
 mod secret;

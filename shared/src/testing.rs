@@ -14,11 +14,115 @@ use std::time::Duration;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// SDK configuration for the local stack; panics with directions when it is not up.
+pub async fn local_stack_sdk_config() -> aws_config::SdkConfig {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| v.starts_with("http://127.")),
+        "these tests need the local stack: run them with `make test` \
+         (or `infra/with-stack.sh cargo test`)"
+    );
+    crate::aws::sdk_config().await
+}
+
+/// A store over a fresh table of the local stack.
+pub async fn fresh_store() -> crate::UserStore {
+    let client = aws_sdk_dynamodb::Client::new(&local_stack_sdk_config().await);
+    let table = fresh_table(&client).await;
+    crate::UserStore::new(client, table)
+}
+
+/// The users table definition, as committed in `infra/users-table.json`.
+pub fn table_spec() -> Value {
+    serde_json::from_str(include_str!("../../infra/users-table.json"))
+        .expect("users-table.json is JSON")
+}
+
+/// Creates a table no other test uses, from `infra/users-table.json`.
+pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
+    let name = format!("test-users-{}", uuid::Uuid::new_v4().simple());
+    let spec = table_spec();
+    let keys = |v: &Value| -> Vec<KeySchemaElement> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                KeySchemaElement::builder()
+                    .attribute_name(k["AttributeName"].as_str().unwrap())
+                    .key_type(KeyType::from(k["KeyType"].as_str().unwrap()))
+                    .build()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let attributes = spec["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(a["AttributeName"].as_str().unwrap())
+                .attribute_type(ScalarAttributeType::from(
+                    a["AttributeType"].as_str().unwrap(),
+                ))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let indexes = spec["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            GlobalSecondaryIndex::builder()
+                .index_name(i["IndexName"].as_str().unwrap())
+                .set_key_schema(Some(keys(&i["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(
+                            i["Projection"]["ProjectionType"].as_str().unwrap(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .unwrap()
+        })
+        .collect();
+    client
+        .create_table()
+        .table_name(&name)
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(keys(&spec["KeySchema"])))
+        .set_global_secondary_indexes(Some(indexes))
+        .billing_mode(BillingMode::from(spec["BillingMode"].as_str().unwrap()))
+        .send()
+        .await
+        .expect("create test table");
+    let ttl = &spec["TimeToLiveSpecification"];
+    client
+        .update_time_to_live()
+        .table_name(&name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(ttl["AttributeName"].as_str().unwrap())
+                .enabled(ttl["Enabled"].as_bool().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("enable TTL");
+    name
+}
 
 /// An RSA-2048 signing key with a `kid`.
 pub struct TestKey {

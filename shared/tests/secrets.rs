@@ -2,14 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::time::Duration;
 
-use shared::{SecretsError, SecretsProvider};
+use shared::{SecretsError, SecretsProvider, testing};
 
 async fn client() -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::new(&support::sdk_config().await)
+    aws_sdk_secretsmanager::Client::new(&testing::local_stack_sdk_config().await)
 }
 
 fn json(secret_key: &str, webhook: &str) -> String {
@@ -169,7 +167,7 @@ async fn the_local_stack_secret_is_readable_through_config() {
         config.secret_arn.is_some(),
         "the local stack sets CLERK_SECRET_ARN"
     );
-    let provider = SecretsProvider::from_config(&config, &support::sdk_config().await);
+    let provider = SecretsProvider::from_config(&config, &testing::local_stack_sdk_config().await);
     let secrets = provider.get().await.unwrap();
     assert!(secret_key(&secrets).starts_with("sk_test_"));
     assert_eq!(secrets.webhook_secrets.len(), 1);

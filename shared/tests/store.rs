@@ -3,15 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::collections::HashSet;
 
 use shared::store::{
     Applied, ClerkProfile, Cursor, FlagsPatch, INDEX_BY_CREATED, INDEX_BY_ID, ListQuery,
     NewUserFlags, TTL_ATTRIBUTE, UniqueField,
 };
-use shared::{StoreError, UserStore};
+use shared::{StoreError, UserStore, testing};
 
 fn profile(clerk: &str, email: Option<&str>, username: &str, stamp: i64) -> ClerkProfile {
     ClerkProfile {
@@ -36,7 +34,7 @@ async fn upsert(store: &UserStore, p: &ClerkProfile) -> Result<Applied, StoreErr
 
 #[tokio::test]
 async fn table_definition_has_the_indexes_the_store_queries() {
-    let spec = support::table_spec();
+    let spec = testing::table_spec();
     let names: Vec<&str> = spec["GlobalSecondaryIndexes"]
         .as_array()
         .unwrap()
@@ -53,7 +51,7 @@ async fn table_definition_has_the_indexes_the_store_queries() {
 
 #[tokio::test]
 async fn create_then_get_by_clerk_id_our_id_and_email() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let created = store
         .create(
             &profile("user_1", Some("Ann@Example.com"), "ann", 1_000),
@@ -87,7 +85,7 @@ async fn create_then_get_by_clerk_id_our_id_and_email() {
 
 #[tokio::test]
 async fn missing_users_are_none() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     assert_eq!(store.get_by_clerk_id("user_nobody").await.unwrap(), None);
     assert_eq!(store.get_by_id(uuid::Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(
@@ -98,7 +96,7 @@ async fn missing_users_are_none() {
 
 #[tokio::test]
 async fn create_twice_is_a_clerk_id_conflict() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let p = profile("user_1", Some("a@example.com"), "a", 1);
     store.create(&p, NewUserFlags::default()).await.unwrap();
     let again = store
@@ -121,7 +119,7 @@ async fn create_twice_is_a_clerk_id_conflict() {
 
 #[tokio::test]
 async fn upsert_creates_with_flags_then_updates_the_profile_only() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let flags = NewUserFlags {
         is_approved: false,
         ..NewUserFlags::default()
@@ -159,7 +157,7 @@ async fn upsert_creates_with_flags_then_updates_the_profile_only() {
 
 #[tokio::test]
 async fn ordering_guard_skips_older_and_equal_stamps() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     upsert(
         &store,
         &profile("user_1", Some("new@example.com"), "new", 500),
@@ -193,7 +191,7 @@ async fn ordering_guard_skips_older_and_equal_stamps() {
 
 #[tokio::test]
 async fn clerk_decides_admin_only_when_the_profile_says_so() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let mut p = profile("user_1", None, "ann", 1);
     p.is_admin = Some(true);
     let created = store
@@ -225,7 +223,7 @@ async fn clerk_decides_admin_only_when_the_profile_says_so() {
 
 #[tokio::test]
 async fn email_conflict_is_case_insensitive_and_writes_nothing() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     upsert(
         &store,
         &profile("user_a", Some("Shared@Example.com"), "a", 1),
@@ -255,7 +253,7 @@ async fn email_conflict_is_case_insensitive_and_writes_nothing() {
 
 #[tokio::test]
 async fn username_conflict_on_create_and_on_update() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     upsert(&store, &profile("user_a", None, "Ann", 1))
         .await
         .unwrap();
@@ -282,7 +280,7 @@ async fn username_conflict_on_create_and_on_update() {
 
 #[tokio::test]
 async fn changing_email_and_username_frees_the_old_values() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     upsert(
         &store,
         &profile("user_a", Some("old@example.com"), "old", 1),
@@ -330,7 +328,7 @@ async fn changing_email_and_username_frees_the_old_values() {
 
 #[tokio::test]
 async fn removing_an_email_frees_it() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     upsert(&store, &profile("user_a", Some("a@example.com"), "a", 1))
         .await
         .unwrap();
@@ -346,7 +344,7 @@ async fn removing_an_email_frees_it() {
 
 #[tokio::test]
 async fn deactivate_keeps_a_tombstone_that_frees_email_and_username() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let created = store
         .upsert_from_clerk(
             &profile("user_a", Some("a@example.com"), "ann", 100),
@@ -396,7 +394,7 @@ async fn deactivate_keeps_a_tombstone_that_frees_email_and_username() {
 
 #[tokio::test]
 async fn delete_before_create_leaves_a_tombstone_the_create_cannot_undo() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let gone = store
         .deactivate("user_late", 1_716_883_200_000)
         .await
@@ -429,7 +427,7 @@ async fn delete_before_create_leaves_a_tombstone_the_create_cannot_undo() {
 
 #[tokio::test]
 async fn set_flags_changes_only_the_named_flags() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let before = store
         .upsert_from_clerk(
             &profile("user_a", Some("a@example.com"), "a", 1),
@@ -471,7 +469,7 @@ async fn set_flags_changes_only_the_named_flags() {
 
 #[tokio::test]
 async fn set_flags_refuses_unknown_users_and_tombstones() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let patch = FlagsPatch {
         is_active: Some(true),
         ..FlagsPatch::default()
@@ -502,7 +500,7 @@ async fn set_flags_refuses_unknown_users_and_tombstones() {
 
 #[tokio::test]
 async fn clerk_updates_keep_flags_an_admin_set_in_between() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     upsert(&store, &profile("user_a", None, "a", 1))
         .await
         .unwrap();
@@ -528,7 +526,7 @@ async fn clerk_updates_keep_flags_an_admin_set_in_between() {
 
 #[tokio::test]
 async fn list_pages_through_every_user_newest_first() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let mut created = Vec::new();
     for i in 0..7 {
         let p = profile(
@@ -576,7 +574,7 @@ async fn list_pages_through_every_user_newest_first() {
 
 #[tokio::test]
 async fn list_exact_multiple_of_the_page_size_ends_without_an_empty_page() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     for i in 0..4 {
         upsert(
             &store,
@@ -607,7 +605,7 @@ async fn list_exact_multiple_of_the_page_size_ends_without_an_empty_page() {
 
 #[tokio::test]
 async fn list_filters_on_active_across_pages() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let mut inactive = HashSet::new();
     for i in 0..9 {
         let id = format!("user_{i}");
@@ -646,7 +644,7 @@ async fn list_filters_on_active_across_pages() {
 
 #[tokio::test]
 async fn list_clamps_the_page_size() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     for i in 0..2 {
         upsert(
             &store,
@@ -671,7 +669,7 @@ async fn list_clamps_the_page_size() {
 
 #[tokio::test]
 async fn concurrent_claims_of_one_email_let_exactly_one_win() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     let a = profile("user_a", Some("race@example.com"), "a", 1);
     let b = profile("user_b", Some("race@example.com"), "b", 1);
     let (ra, rb) = tokio::join!(upsert(&store, &a), upsert(&store, &b));
@@ -699,7 +697,7 @@ async fn concurrent_claims_of_one_email_let_exactly_one_win() {
 
 #[tokio::test]
 async fn concurrent_updates_of_one_user_end_at_the_newest_stamp() {
-    let store = support::fresh_store().await;
+    let store = testing::fresh_store().await;
     upsert(&store, &profile("user_a", None, "v0", 1))
         .await
         .unwrap();
@@ -741,7 +739,10 @@ async fn futures_join_all(
 
 #[tokio::test]
 async fn a_missing_table_is_unavailable_not_a_panic() {
-    let store = UserStore::new(support::dynamodb().await, "no-such-table");
+    let store = UserStore::new(
+        aws_sdk_dynamodb::Client::new(&testing::local_stack_sdk_config().await),
+        "no-such-table",
+    );
     match store.get_by_clerk_id("user_a").await {
         Err(StoreError::Unavailable(reason)) => {
             assert!(reason.contains("ResourceNotFound"), "{reason}")

@@ -1,0 +1,218 @@
+//! The three API Gateway authorizer shapes: reading the token, writing the answer.
+//!
+//! | outcome | HTTP API (payload 2.0, simple responses) | REST TOKEN / REQUEST |
+//! |---|---|---|
+//! | allow | `isAuthorized: true` + context → integration runs | `Allow` policy on the whole stage + context |
+//! | token problem | error `Unauthorized` → 401 | error `Unauthorized` → 401 |
+//! | blocked user, keys or store unreachable | `isAuthorized: false` → 403 | `Deny` policy → 403 |
+//! | missing identity source | 401 from API Gateway, no invocation | 401 from API Gateway, no invocation |
+//! | any other error or malformed answer | 500 | 500 |
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+use shared::token::extract;
+
+use crate::decision::Decision;
+
+/// The error message API Gateway turns into a 401.
+pub const UNAUTHORIZED: &str = "Unauthorized";
+
+/// An authorizer invocation, by flavour.
+#[derive(Debug)]
+pub enum Request {
+    /// HTTP API, payload format 2.0.
+    HttpV2(Box<ApiGatewayV2CustomAuthorizerV2Request>),
+    /// REST API TOKEN authorizer.
+    RestToken(ApiGatewayCustomAuthorizerRequest),
+    /// REST API REQUEST authorizer (and HTTP API payload 1.0, which has the same shape).
+    RestRequest(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
+}
+
+/// Why an event is not an authorizer request we know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// Neither `version: "2.0"` nor `type: TOKEN | REQUEST`.
+    #[error("event is not an API Gateway authorizer request")]
+    Unrecognized,
+    /// The shape was recognised but its fields do not parse.
+    #[error("authorizer request does not parse")]
+    Malformed,
+}
+
+impl Request {
+    /// Detects the flavour from the event itself.
+    pub fn parse(event: Value) -> Result<Self, EventError> {
+        let version = event.get("version").and_then(Value::as_str);
+        let kind = event.get("type").and_then(Value::as_str);
+        let parsed = match (version, kind) {
+            (Some("2.0"), _) => serde_json::from_value(event).map(|r| Self::HttpV2(Box::new(r))),
+            (_, Some("TOKEN")) => serde_json::from_value(event).map(Self::RestToken),
+            (_, Some("REQUEST")) => {
+                serde_json::from_value(event).map(|r| Self::RestRequest(Box::new(r)))
+            }
+            _ => return Err(EventError::Unrecognized),
+        };
+        parsed.map_err(|_| EventError::Malformed)
+    }
+
+    /// The flavour's name, for logs.
+    pub fn flavour(&self) -> &'static str {
+        match self {
+            Self::HttpV2(_) => "http-v2",
+            Self::RestToken(_) => "rest-token",
+            Self::RestRequest(_) => "rest-request",
+        }
+    }
+
+    /// The session token: bearer token first, else the `__session` cookie.
+    pub fn token(&self) -> Option<&str> {
+        match self {
+            Self::HttpV2(r) => extract::token_from(
+                header(&r.headers, "authorization"),
+                r.cookies
+                    .iter()
+                    .map(String::as_str)
+                    .chain(header(&r.headers, "cookie")),
+            ),
+            Self::RestToken(r) => r.authorization_token.as_deref().and_then(extract::bearer),
+            Self::RestRequest(r) => {
+                let cookies = r
+                    .headers
+                    .get_all("cookie")
+                    .iter()
+                    .chain(r.multi_value_headers.get_all("cookie").iter())
+                    .filter_map(|v| v.to_str().ok());
+                extract::token_from(
+                    header(&r.headers, "authorization")
+                        .or_else(|| header(&r.multi_value_headers, "authorization")),
+                    cookies,
+                )
+            }
+        }
+    }
+
+    /// The answer API Gateway expects for `decision`; `Err` carries the 401 error.
+    pub fn respond(&self, decision: &Decision) -> Result<Value, &'static str> {
+        let (allow, context) = match decision {
+            Decision::Unauthorized(_) => return Err(UNAUTHORIZED),
+            Decision::Allow(identity) => (true, identity.context()),
+            Decision::Forbidden { reason, .. } => {
+                let mut context = Map::new();
+                context.insert("reason".to_owned(), Value::String((*reason).to_owned()));
+                (false, context)
+            }
+        };
+        let answer = match self {
+            Self::HttpV2(_) => {
+                let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::<Value>::default();
+                response.is_authorized = allow;
+                response.context = if allow {
+                    Value::Object(context)
+                } else {
+                    Value::Object(Map::new())
+                };
+                serde_json::to_value(response)
+            }
+            Self::RestToken(r) => policy(r.method_arn.as_deref(), decision, allow, context),
+            Self::RestRequest(r) => policy(r.method_arn.as_deref(), decision, allow, context),
+        };
+        answer.map_err(|_| "response serialization failed")
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn policy(
+    method_arn: Option<&str>,
+    decision: &Decision,
+    allow: bool,
+    context: Map<String, Value>,
+) -> Result<Value, serde_json::Error> {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".to_owned()];
+    statement.effect = if allow {
+        IamPolicyEffect::Allow
+    } else {
+        IamPolicyEffect::Deny
+    };
+    statement.resource = vec![stage_wide(method_arn.unwrap_or_default())];
+    let mut document = ApiGatewayCustomAuthorizerPolicy::default();
+    document.version = Some("2012-10-17".to_owned());
+    document.statement = vec![statement];
+    let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
+    response.principal_id = Some(match decision {
+        Decision::Allow(identity) => identity.clerk_user_id.clone(),
+        Decision::Forbidden {
+            clerk_user_id: Some(id),
+            ..
+        } => id.clone(),
+        _ => "anonymous".to_owned(),
+    });
+    response.policy_document = document;
+    response.context = Value::Object(context);
+    let mut value = serde_json::to_value(response)?;
+    if let Some(object) = value.as_object_mut() {
+        // API Gateway rejects an explicit null here on some stages; leave it out.
+        object.remove("usageIdentifierKey");
+    }
+    Ok(value)
+}
+
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{verb}/{path}` →
+/// `…:{api}/{stage}/*/*`. A cached policy is reused for every route behind the
+/// authorizer, so it must cover the whole stage, not the method that happened to come first.
+pub fn stage_wide(method_arn: &str) -> String {
+    let Some((prefix, resource)) = method_arn.rsplit_once(':') else {
+        return method_arn.to_owned();
+    };
+    let mut parts = resource.splitn(3, '/');
+    match (parts.next(), parts.next()) {
+        (Some(api), Some(stage)) if !api.is_empty() && !stage.is_empty() => {
+            format!("{prefix}:{api}/{stage}/*/*")
+        }
+        _ => method_arn.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_wide_arns() {
+        assert_eq!(
+            stage_wide("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/users/42"),
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*"
+        );
+        assert_eq!(
+            stage_wide("arn:aws:execute-api:eu-west-1:123456789012:abc123/$default/POST/"),
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/$default/*/*"
+        );
+        assert_eq!(stage_wide("garbage"), "garbage");
+        assert_eq!(stage_wide(""), "");
+    }
+
+    #[test]
+    fn unrecognised_events() {
+        for event in [
+            serde_json::json!({}),
+            serde_json::json!({ "type": "OTHER" }),
+            serde_json::json!([1]),
+        ] {
+            assert_eq!(Request::parse(event).unwrap_err(), EventError::Unrecognized);
+        }
+        let malformed = serde_json::json!({ "type": "TOKEN", "authorizationToken": 5 });
+        assert_eq!(
+            Request::parse(malformed).unwrap_err(),
+            EventError::Malformed
+        );
+    }
+}

@@ -1,0 +1,424 @@
+//! The authorizer handler over fixture events of all three API Gateway shapes, with keys
+//! served over loopback HTTP and users in DynamoDB (moto, from the local stack).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, OnceLock};
+
+use authorizer::{Authorizer, handler};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use shared::clock::{Clock, ManualClock};
+use shared::store::{ClerkProfile, FlagsPatch, NewUserFlags};
+use shared::testing::{FakeClerk, Reply, TestKey, session_claims};
+use shared::{ClerkSecrets, Config, SecretsProvider, UserStore, testing};
+
+const ISSUER: &str = "https://clerk.example.com";
+const PUBLISHABLE_KEY: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
+const NOW: i64 = 1_795_701_600;
+const STAGE_WIDE: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/*/*";
+
+const HTTP_V2: &str = include_str!("data/http_v2.json");
+const REST_TOKEN: &str = include_str!("data/rest_token.json");
+const REST_REQUEST: &str = include_str!("data/rest_request.json");
+const FLAVOURS: [(&str, &str); 3] = [
+    ("http-v2", HTTP_V2),
+    ("rest-token", REST_TOKEN),
+    ("rest-request", REST_REQUEST),
+];
+
+fn key() -> &'static TestKey {
+    static KEY: OnceLock<TestKey> = OnceLock::new();
+    KEY.get_or_init(|| TestKey::generate("ins_events"))
+}
+
+struct Fixture {
+    authorizer: Authorizer,
+    store: UserStore,
+    clerk: FakeClerk,
+}
+
+async fn fixture(extra: &[(&str, &str)]) -> Fixture {
+    let clerk = FakeClerk::start().await;
+    clerk.serve_keys("/jwks", &[key()]);
+    let store = testing::fresh_store().await;
+    let mut vars: Vec<(String, String)> = vec![
+        ("CLERK_PUBLISHABLE_KEY".into(), PUBLISHABLE_KEY.into()),
+        ("CLERK_JWKS_URL".into(), format!("{}/jwks", clerk.url())),
+        ("USERS_TABLE".into(), store.table().into()),
+    ];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let config =
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
+    let authorizer = Authorizer::new(
+        config,
+        SecretsProvider::fixed(ClerkSecrets::default()),
+        store.clone(),
+        shared::keys::http_client(),
+        clock,
+    );
+    Fixture {
+        authorizer,
+        store,
+        clerk,
+    }
+}
+
+async fn add_user(store: &UserStore, clerk_id: &str, patch: FlagsPatch) -> shared::User {
+    let profile = ClerkProfile {
+        clerk_user_id: clerk_id.into(),
+        email: Some(format!("{clerk_id}@example.com")),
+        username: clerk_id.into(),
+        first_name: None,
+        last_name: None,
+        full_name: None,
+        image_url: None,
+        is_admin: None,
+        clerk_updated_at: 1,
+    };
+    store
+        .upsert_from_clerk(&profile, NewUserFlags::default())
+        .await
+        .unwrap();
+    store.set_flags(clerk_id, patch).await.unwrap()
+}
+
+fn event(template: &str, token: &str) -> Value {
+    serde_json::from_str(&template.replace("{{TOKEN}}", token)).unwrap()
+}
+
+fn token(sub: &str) -> String {
+    key().session_token(ISSUER, sub, NOW)
+}
+
+async fn invoke(authorizer: &Authorizer, event: Value) -> Result<Value, String> {
+    handler(authorizer, LambdaEvent::new(event, Context::default()))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Whether the answer lets the request through, and its context, for any flavour.
+fn outcome(flavour: &str, answer: &Value) -> (bool, Value) {
+    if flavour == "http-v2" {
+        (
+            answer["isAuthorized"].as_bool().unwrap(),
+            answer["context"].clone(),
+        )
+    } else {
+        let statement = &answer["policyDocument"]["Statement"][0];
+        assert_eq!(statement["Action"], json!(["execute-api:Invoke"]));
+        assert_eq!(
+            statement["Resource"],
+            json!([STAGE_WIDE]),
+            "the whole stage, for cached policies"
+        );
+        assert_eq!(answer["policyDocument"]["Version"], "2012-10-17");
+        (statement["Effect"] == "Allow", answer["context"].clone())
+    }
+}
+
+#[tokio::test]
+async fn active_user_is_allowed_with_context_in_every_flavour() {
+    let f = fixture(&[]).await;
+    let user = add_user(&f.store, "user_active", FlagsPatch::default()).await;
+    for (flavour, template) in FLAVOURS {
+        let answer = invoke(&f.authorizer, event(template, &token("user_active")))
+            .await
+            .unwrap();
+        let (allowed, context) = outcome(flavour, &answer);
+        assert!(allowed, "{flavour}");
+        assert_eq!(
+            context,
+            json!({
+                "user_id": user.id.to_string(),
+                "clerk_user_id": "user_active",
+                "email": "user_active@example.com",
+                "is_admin": "false",
+                "session_id": "sess_test",
+                "synced": "true",
+            }),
+            "{flavour}"
+        );
+        if flavour != "http-v2" {
+            assert_eq!(answer["principalId"], "user_active");
+            assert!(answer.get("usageIdentifierKey").is_none());
+        }
+    }
+    assert_eq!(f.clerk.hits("/jwks"), 1);
+}
+
+#[tokio::test]
+async fn token_problems_are_401_in_every_flavour() {
+    let f = fixture(&[]).await;
+    add_user(&f.store, "user_a", FlagsPatch::default()).await;
+    let expired = key().sign(
+        &key().session_header(),
+        &session_claims(ISSUER, "user_a", NOW - 120),
+    );
+    let foreign = key().session_token("https://other.clerk.accounts.dev", "user_a", NOW);
+    let tampered = {
+        let t = token("user_a");
+        let (head, sig) = t.rsplit_once('.').unwrap();
+        format!("{head}.{}", &sig[..sig.len() - 4])
+    };
+    for (flavour, template) in FLAVOURS {
+        for bad in [
+            expired.as_str(),
+            foreign.as_str(),
+            tampered.as_str(),
+            "not-a-jwt",
+        ] {
+            let got = invoke(&f.authorizer, event(template, bad)).await;
+            assert_eq!(got, Err("Unauthorized".to_owned()), "{flavour}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn missing_token_is_401_in_every_flavour() {
+    let f = fixture(&[]).await;
+    let mut http = event(HTTP_V2, "x");
+    http["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorization");
+    let mut rest_token = event(REST_TOKEN, "x");
+    rest_token["authorizationToken"] = json!("Basic dXNlcjpwdw==");
+    let mut rest_request = event(REST_REQUEST, "x");
+    rest_request["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    rest_request["multiValueHeaders"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    for e in [http, rest_token, rest_request] {
+        assert_eq!(
+            invoke(&f.authorizer, e).await,
+            Err("Unauthorized".to_owned())
+        );
+    }
+}
+
+#[tokio::test]
+async fn session_cookie_is_the_fallback() {
+    let f = fixture(&[]).await;
+    add_user(&f.store, "user_cookie", FlagsPatch::default()).await;
+    let t = token("user_cookie");
+    let mut http = event(HTTP_V2, "x");
+    http["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorization");
+    http["cookies"] = json!(["theme=dark", format!("__session={t}")]);
+    let mut rest = event(REST_REQUEST, "x");
+    rest["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    rest["multiValueHeaders"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    rest["headers"]["Cookie"] = json!(format!("theme=dark; __session={t}"));
+    for (flavour, e) in [("http-v2", http), ("rest-request", rest)] {
+        let (allowed, context) = outcome(flavour, &invoke(&f.authorizer, e).await.unwrap());
+        assert!(allowed, "{flavour}");
+        assert_eq!(context["clerk_user_id"], "user_cookie");
+    }
+}
+
+#[tokio::test]
+async fn blocked_users_are_denied_with_a_reason() {
+    let f = fixture(&[]).await;
+    add_user(
+        &f.store,
+        "user_inactive",
+        FlagsPatch {
+            is_active: Some(false),
+            ..FlagsPatch::default()
+        },
+    )
+    .await;
+    add_user(
+        &f.store,
+        "user_unapproved",
+        FlagsPatch {
+            is_approved: Some(false),
+            ..FlagsPatch::default()
+        },
+    )
+    .await;
+    add_user(&f.store, "user_deleted", FlagsPatch::default()).await;
+    f.store.deactivate("user_deleted", 2).await.unwrap();
+    let cases = [
+        ("user_inactive", "user-inactive"),
+        ("user_unapproved", "user-unapproved"),
+        ("user_deleted", "user-deleted"),
+    ];
+    for (flavour, template) in FLAVOURS {
+        for (user, reason) in cases {
+            let answer = invoke(&f.authorizer, event(template, &token(user)))
+                .await
+                .unwrap();
+            let (allowed, context) = outcome(flavour, &answer);
+            assert!(!allowed, "{flavour} {user}");
+            if flavour == "http-v2" {
+                assert_eq!(context, json!({}), "nothing leaks on a deny");
+            } else {
+                assert_eq!(context, json!({ "reason": reason }));
+                assert_eq!(answer["principalId"], user);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn admins_carry_the_flag() {
+    let f = fixture(&[]).await;
+    add_user(
+        &f.store,
+        "user_admin",
+        FlagsPatch {
+            is_admin: Some(true),
+            ..FlagsPatch::default()
+        },
+    )
+    .await;
+    let (allowed, context) = outcome(
+        "rest-token",
+        &invoke(&f.authorizer, event(REST_TOKEN, &token("user_admin")))
+            .await
+            .unwrap(),
+    );
+    assert!(allowed);
+    assert_eq!(context["is_admin"], "true");
+}
+
+#[tokio::test]
+async fn organization_claims_reach_the_context() {
+    let f = fixture(&[]).await;
+    add_user(&f.store, "user_org", FlagsPatch::default()).await;
+    let mut claims = session_claims(ISSUER, "user_org", NOW);
+    claims["o"] = json!({ "id": "org_42", "slg": "acme", "rol": "admin" });
+    let t = key().sign(&key().session_header(), &claims);
+    let (_, context) = outcome(
+        "http-v2",
+        &invoke(&f.authorizer, event(HTTP_V2, &t)).await.unwrap(),
+    );
+    assert_eq!(context["org_id"], "org_42");
+    assert_eq!(context["org_role"], "org:admin");
+}
+
+#[tokio::test]
+async fn a_user_not_synced_yet_is_allowed_to_reach_the_lazy_sync() {
+    let f = fixture(&[]).await;
+    let (allowed, context) = outcome(
+        "http-v2",
+        &invoke(&f.authorizer, event(HTTP_V2, &token("user_new")))
+            .await
+            .unwrap(),
+    );
+    assert!(allowed);
+    assert_eq!(
+        context,
+        json!({ "clerk_user_id": "user_new", "is_admin": "false", "session_id": "sess_test", "synced": "false" })
+    );
+}
+
+#[tokio::test]
+async fn without_auto_approval_an_unsynced_user_waits() {
+    let f = fixture(&[("AUTO_APPROVE_USERS", "false")]).await;
+    let answer = invoke(&f.authorizer, event(REST_TOKEN, &token("user_new")))
+        .await
+        .unwrap();
+    let (allowed, context) = outcome("rest-token", &answer);
+    assert!(!allowed);
+    assert_eq!(context, json!({ "reason": "user-unapproved" }));
+}
+
+#[tokio::test]
+async fn unreachable_keys_deny_instead_of_401() {
+    let f = fixture(&[]).await;
+    f.clerk.set("/jwks", Reply::json(503, &json!({})));
+    let answer = invoke(&f.authorizer, event(REST_TOKEN, &token("user_a")))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome("rest-token", &answer),
+        (false, json!({ "reason": "jwks-unavailable" }))
+    );
+}
+
+#[tokio::test]
+async fn unreachable_store_denies() {
+    let clerk = FakeClerk::start().await;
+    clerk.serve_keys("/jwks", &[key()]);
+    let client = aws_sdk_dynamodb::Client::new(&testing::local_stack_sdk_config().await);
+    let jwks = format!("{}/jwks", clerk.url());
+    let config = Config::from_lookup(|name| match name {
+        "CLERK_PUBLISHABLE_KEY" => Some(PUBLISHABLE_KEY.into()),
+        "CLERK_JWKS_URL" => Some(jwks.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let authorizer = Authorizer::new(
+        config,
+        SecretsProvider::fixed(ClerkSecrets::default()),
+        UserStore::new(client, "no-such-table"),
+        shared::keys::http_client(),
+        Arc::new(ManualClock::at(NOW as u64)),
+    );
+    let answer = invoke(&authorizer, event(HTTP_V2, &token("user_a")))
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({ "isAuthorized": false, "context": {} }));
+    let answer = invoke(&authorizer, event(REST_TOKEN, &token("user_a")))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome("rest-token", &answer).1,
+        json!({ "reason": "store-unavailable" })
+    );
+}
+
+#[tokio::test]
+async fn auth_disabled_allows_the_fixed_dev_user() {
+    let f = fixture(&[("AUTH_DISABLED", "true"), ("STAGE", "dev")]).await;
+    for (flavour, template) in FLAVOURS {
+        for t in ["garbage", ""] {
+            let (allowed, context) = outcome(
+                flavour,
+                &invoke(&f.authorizer, event(template, t)).await.unwrap(),
+            );
+            assert!(allowed);
+            assert_eq!(context["user_id"], "00000000-0000-4000-8000-000000000001");
+            assert_eq!(context["clerk_user_id"], "dev_user");
+            assert_eq!(context["is_admin"], "true");
+        }
+    }
+    assert!(f.clerk.seen().is_empty(), "no keys needed");
+}
+
+#[tokio::test]
+async fn unusable_events_are_denied_not_panicked_on() {
+    let f = fixture(&[]).await;
+    for e in [
+        json!({}),
+        json!("string"),
+        json!({ "type": "TOKEN", "authorizationToken": 42 }),
+        json!({ "version": "2.0", "headers": 3 }),
+    ] {
+        assert_eq!(
+            invoke(&f.authorizer, e).await,
+            Err("Unauthorized".to_owned())
+        );
+    }
+}
