@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help test check fmt stack-up stack-down
+.PHONY: help test check fmt bench stack-up stack-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -14,6 +14,12 @@ test: ## every test: unit tests, then integration tests against the local stack 
 check: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+bench: ## benchmarks: token verification (criterion) and authorizer cold start; see BENCHMARKS.md
+	cargo bench -p shared --bench verify
+	tools/bench-report.py verify rsa_verify_floor
+	cargo build --release -p authorizer -p devtools
+	infra/with-stack.sh target/release/lambda-bench
 
 fmt: ## format the code
 	cargo fmt --all

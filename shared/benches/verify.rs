@@ -1,0 +1,138 @@
+//! Token verification with a warm key cache vs the bare RS256 signature check it contains.
+//!
+//! Rows, all over the same RSA-2048 key and the same Clerk-shaped token:
+//! - `rsa_verify_floor`: aws-lc-rs `ParsedPublicKey::verify_sig` of the signing input (the
+//!   floor: no verifier can be cheaper than its signature check);
+//! - `verifier_jwks_warm`: `Verifier::verify`, keys from a JWKS already in the cache;
+//! - `verifier_pem`: `Verifier::verify`, key from `CLERK_JWT_KEY`;
+//! - `jsonwebtoken_decode`: jsonwebtoken 11 (aws-lc-rs backend) for comparison.
+//!
+//! `tools/bench-report.py` turns the results into the ratios in BENCHMARKS.md.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use shared::clock::{Clock, SystemClock};
+use shared::keys::{CachePolicy, JwksCache, KeySource, http_client};
+use shared::testing::{FakeClerk, TestKey, session_claims};
+use shared::token::{Keys, Rules};
+use shared::{Secret, Verifier};
+
+const ISSUER: &str = "https://clerk.example.com";
+
+/// Polls a future that must not wait (a warm cache never does) without an executor's cost.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the warm path awaited something"),
+    }
+}
+
+fn rules() -> Rules {
+    Rules {
+        issuer: ISSUER.into(),
+        authorized_parties: vec!["http://localhost:5173".into()],
+        audience: None,
+        clock_skew_seconds: 5,
+        allow_pending_sessions: false,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let key = TestKey::generate("ins_bench");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut claims = session_claims(ISSUER, "user_2bench", now);
+    claims["exp"] = serde_json::json!(now + 3600); // outlives the run
+    let token = key.sign(&key.session_header(), &claims);
+    let (signing_input, signature_b64) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature_b64).unwrap();
+
+    let jwk = key.jwk();
+    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+    let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
+    let parsed = RsaPublicKeyComponents {
+        n: &n[..],
+        e: &e[..],
+    }
+    .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+    .unwrap();
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let jwks_verifier = runtime.block_on(async {
+        let clerk = FakeClerk::start().await;
+        clerk.serve_keys("/jwks", &[&key]);
+        let cache = JwksCache::new(
+            http_client(),
+            format!("{}/jwks", clerk.url()),
+            None,
+            CachePolicy::default(),
+            Arc::clone(&clock),
+        );
+        let verifier = Verifier::new(Keys::Jwks(Box::new(cache)), rules(), Arc::clone(&clock));
+        verifier.verify(&token).await.expect("warm-up verify");
+        verifier
+    });
+    let pem_keys = Keys::from_source(
+        KeySource::Pem(Secret::new(key.public_pem())),
+        http_client(),
+        CachePolicy::default(),
+        Arc::clone(&clock),
+    )
+    .unwrap();
+    let pem_verifier = Verifier::new(pem_keys, rules(), Arc::clone(&clock));
+
+    let jwt_key = jsonwebtoken::DecodingKey::from_rsa_components(
+        jwk["n"].as_str().unwrap(),
+        jwk["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.leeway = 5;
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("rsa_verify_floor", |b| {
+        b.iter(|| {
+            parsed
+                .verify_sig(black_box(signing_input.as_bytes()), black_box(&signature))
+                .unwrap()
+        })
+    });
+    group.bench_function("verifier_jwks_warm", |b| {
+        b.iter(|| ready(jwks_verifier.verify(black_box(&token))).unwrap())
+    });
+    group.bench_function("verifier_pem", |b| {
+        b.iter(|| ready(pem_verifier.verify(black_box(&token))).unwrap())
+    });
+    group.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<serde_json::Value>(black_box(&token), &jwt_key, &validation)
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
