@@ -15,9 +15,10 @@ check: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-bench: ## benchmarks: token verification (criterion) and authorizer cold start; see BENCHMARKS.md
-	cargo bench -p shared --bench verify
+bench: ## benchmarks: token and webhook verification (criterion), authorizer cold start; see BENCHMARKS.md
+	cargo bench -p shared --bench verify --bench webhook
 	tools/bench-report.py verify rsa_verify_floor
+	tools/bench-report.py webhook hmac_sha256_floor
 	cargo build --release -p authorizer -p devtools
 	infra/with-stack.sh target/release/lambda-bench
 

@@ -5,10 +5,13 @@
 //! - [`secrets`]: Clerk's secrets from Secrets Manager (or the environment), cached.
 //! - [`store`]: users in DynamoDB, with atomic uniqueness and Clerk-ordered writes.
 //! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache.
+//! - [`svix`]: webhook signatures; [`clerk`]: Clerk's events and users; [`sync`]: storing a
+//!   Clerk user (webhook and lazy sync share it).
 //!
 //! Nothing here depends on the Lambda runtime, so it can be used from any Rust service.
 
 pub mod aws;
+pub mod clerk;
 pub mod clock;
 pub mod config;
 pub mod dev;
@@ -17,6 +20,8 @@ mod publishable_key;
 mod secret;
 pub mod secrets;
 pub mod store;
+pub mod svix;
+pub mod sync;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod token;

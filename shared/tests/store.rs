@@ -353,19 +353,29 @@ async fn deactivate_keeps_a_tombstone_that_frees_email_and_username() {
         .await
         .unwrap()
         .user;
-    let gone = store.deactivate("user_a", 150).await.unwrap();
+    let deleted_ms = 1_716_883_200_123;
+    let gone = store.deactivate("user_a", deleted_ms).await.unwrap();
     assert_eq!(gone.applied, Applied::Updated);
     let stored = store.get_by_clerk_id("user_a").await.unwrap().unwrap();
     assert_eq!(stored, gone.user);
     assert!(!stored.is_active);
-    assert!(stored.deleted_at.is_some());
+    assert_eq!(
+        stored
+            .deleted_at
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
+        Some(deleted_ms),
+        "Clerk's deletion time"
+    );
     assert_eq!(stored.id, created.id);
     assert_eq!(
         stored.email.as_deref(),
         Some("a@example.com"),
         "kept for the record"
     );
-    assert_eq!(stored.clerk_updated_at, 150);
+    assert_eq!(
+        stored.clerk_updated_at, 100,
+        "the profile stamp is unchanged"
+    );
     assert_eq!(store.get_by_email("a@example.com").await.unwrap(), None);
 
     // Email and username are free for someone else.
@@ -373,8 +383,8 @@ async fn deactivate_keeps_a_tombstone_that_frees_email_and_username() {
         upsert(&store, &profile("user_b", Some("a@example.com"), "ann", 1)).await,
         Ok(Applied::Created)
     );
-    // No Clerk write undoes the tombstone: older, newer, or another delete.
-    for stamp in [50, 100, 10_000] {
+    // Older profiles are stale; another delete is a no-op.
+    for stamp in [50, 100] {
         let p = profile("user_a", Some("z@example.com"), "zed", stamp);
         assert_eq!(
             upsert(&store, &p).await,
@@ -383,12 +393,27 @@ async fn deactivate_keeps_a_tombstone_that_frees_email_and_username() {
         );
     }
     assert_eq!(
-        store.deactivate("user_a", 20_000).await.unwrap_err(),
+        store
+            .deactivate("user_a", deleted_ms + 1)
+            .await
+            .unwrap_err(),
         StoreError::Stale
     );
     assert_eq!(
         store.get_by_clerk_id("user_a").await.unwrap().unwrap(),
         stored
+    );
+    // A newer profile lands in the tombstone, which stays deleted and claims nothing.
+    let late = profile("user_a", Some("z@example.com"), "zed", 10_000);
+    assert_eq!(upsert(&store, &late).await, Ok(Applied::Updated));
+    let absorbed = store.get_by_clerk_id("user_a").await.unwrap().unwrap();
+    assert_eq!(absorbed.username, "zed");
+    assert!(!absorbed.is_active);
+    assert_eq!(absorbed.deleted_at, stored.deleted_at);
+    assert_eq!(store.get_by_email("z@example.com").await.unwrap(), None);
+    assert_eq!(
+        upsert(&store, &profile("user_c", Some("z@example.com"), "zed", 1)).await,
+        Ok(Applied::Created)
     );
 }
 
@@ -402,13 +427,13 @@ async fn delete_before_create_leaves_a_tombstone_the_create_cannot_undo() {
     assert_eq!(gone.applied, Applied::Created);
     assert!(!gone.user.is_active && !gone.user.is_approved && !gone.user.is_admin);
     assert_eq!(gone.user.email, None);
+    assert_eq!(gone.user.clerk_updated_at, 0, "no profile yet");
     let late_create = profile(
         "user_late",
         Some("late@example.com"),
         "late",
         1_716_883_100_000,
     );
-    assert_eq!(upsert(&store, &late_create).await, Err(StoreError::Stale));
     assert_eq!(
         store
             .create(&late_create, NewUserFlags::default())
@@ -418,10 +443,101 @@ async fn delete_before_create_leaves_a_tombstone_the_create_cannot_undo() {
             field: UniqueField::ClerkUserId
         }
     );
-    assert_eq!(store.get_by_email("late@example.com").await.unwrap(), None);
+    assert_eq!(upsert(&store, &late_create).await, Ok(Applied::Updated));
+    let stored = store.get_by_clerk_id("user_late").await.unwrap().unwrap();
+    assert!(!stored.is_active, "still deleted");
+    assert_eq!(stored.deleted_at, gone.user.deleted_at);
+    assert_eq!(stored.email.as_deref(), Some("late@example.com"));
     assert_eq!(
-        store.get_by_clerk_id("user_late").await.unwrap().unwrap(),
-        gone.user
+        store.get_by_email("late@example.com").await.unwrap(),
+        None,
+        "no guard claimed"
+    );
+    assert_eq!(
+        upsert(&store, &late_create).await,
+        Err(StoreError::Stale),
+        "duplicate"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_event_takes_an_email_from_an_older_holder() {
+    let store = testing::fresh_store().await;
+    upsert(&store, &profile("user_a", Some("x@example.com"), "a", 100))
+        .await
+        .unwrap();
+    // user_b's event is newer than user_a's stored state: user_a gave the email up since.
+    assert!(
+        store
+            .release_email_if_older("X@example.com", 200)
+            .await
+            .unwrap()
+    );
+    let a = store.get_by_clerk_id("user_a").await.unwrap().unwrap();
+    assert_eq!(a.email, None);
+    assert_eq!(
+        a.clerk_updated_at, 100,
+        "user_a's own update can still land"
+    );
+    assert_eq!(
+        upsert(&store, &profile("user_b", Some("x@example.com"), "b", 200)).await,
+        Ok(Applied::Created)
+    );
+    // An older event cannot take it back.
+    assert!(
+        !store
+            .release_email_if_older("x@example.com", 150)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .release_email_if_older("x@example.com", 200)
+            .await
+            .unwrap()
+    );
+    let owner = store.get_by_email("x@example.com").await.unwrap().unwrap();
+    assert_eq!(owner.clerk_user_id, "user_b");
+    assert!(
+        store
+            .release_email_if_older("free@example.com", 1)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn delivery_records_are_seen_until_they_expire() {
+    let store = testing::fresh_store().await;
+    assert!(!store.delivery_seen("msg_1").await.unwrap());
+    let delivery = shared::store::Delivery {
+        id: "msg_1",
+        event_type: "user.created",
+        clerk_user_id: Some("user_1"),
+        outcome: "processed",
+        retention: std::time::Duration::from_secs(3600),
+    };
+    store.record_delivery(&delivery).await.unwrap();
+    assert!(store.delivery_seen("msg_1").await.unwrap());
+    assert!(!store.delivery_seen("msg_2").await.unwrap());
+    let expired = shared::store::Delivery {
+        id: "msg_old",
+        retention: std::time::Duration::ZERO,
+        ..delivery
+    };
+    store.record_delivery(&expired).await.unwrap();
+    assert!(
+        !store.delivery_seen("msg_old").await.unwrap(),
+        "expired records do not count"
+    );
+    // Deliveries stay out of the user listing.
+    assert!(
+        store
+            .list(&ListQuery::default())
+            .await
+            .unwrap()
+            .users
+            .is_empty()
     );
 }
 
@@ -483,7 +599,7 @@ async fn set_flags_refuses_unknown_users_and_tombstones() {
         None,
         "no item created"
     );
-    store.deactivate("user_gone", 1).await.unwrap();
+    store.deactivate("user_gone", 1_000).await.unwrap();
     assert_eq!(
         store.set_flags("user_gone", patch).await.unwrap_err(),
         StoreError::Deleted

@@ -1,21 +1,26 @@
-//! `webhook`: Clerk's (Svix-signed) webhook endpoint.
-//!
-//! Until event handling lands (issue #4) it answers 503 `not-implemented`: Svix retries
-//! non-2xx deliveries, so no event is acknowledged and lost meanwhile.
+//! `webhook` binary: configuration and clients once per cold start, then the handler.
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde_json::{Value, json};
+// The SDK's and runtime's nested futures exceed the default layout depth.
+#![recursion_limit = "256"]
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, run, service_fn};
+use shared::clock::SystemClock;
+use shared::{Config, SecretsProvider, UserStore};
+use webhook::{Webhook, handler};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    shared::Config::from_env()?;
-    run(service_fn(|_event: LambdaEvent<Value>| async {
-        Ok::<Value, Error>(json!({
-            "statusCode": 503,
-            "headers": { "content-type": "application/json" },
-            "body": r#"{"code":"not-implemented"}"#,
-        }))
+    let config = Config::from_env()?;
+    let sdk = shared::aws::sdk_config().await;
+    let store = UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table()?);
+    let secrets = SecretsProvider::from_config(&config, &sdk);
+    let webhook = Arc::new(Webhook::new(config, secrets, store, Arc::new(SystemClock)));
+    run(service_fn(move |event| {
+        let webhook = Arc::clone(&webhook);
+        async move { handler(&webhook, event).await }
     }))
     .await
 }

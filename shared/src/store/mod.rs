@@ -7,6 +7,7 @@
 //! | user | `user#<clerk_user_id>` | `kind = "user"`, `created_at`, `id` | get by Clerk id: one consistent `GetItem` (the authorizer's read) |
 //! | email guard | `email#<lowercased email>` | `owner` | uniqueness of `email`; get by email (guard, then user) |
 //! | username guard | `username#<lowercased username>` | `owner` | uniqueness of `username` |
+//! | delivery | `delivery#<svix-id>` | `expires_at` (TTL) | webhook audit and duplicate detection |
 //!
 //! | index | keys | serves |
 //! |---|---|---|
@@ -24,8 +25,9 @@
 //!
 //! Clerk-driven writes carry Clerk's `updated_at` (ms): one that is not newer than the
 //! stored stamp changes nothing ([`StoreError::Stale`]). A deleted user is a tombstone
-//! (`deleted_at` set, `is_active` false, guards released) that no later Clerk write undoes:
-//! Clerk never reuses user ids.
+//! (`deleted_at` set to Clerk's deletion time, `is_active` false, guards released) that no
+//! Clerk write undoes — Clerk never reuses user ids — but that still takes newer profile
+//! data, so any delivery order converges on the same record.
 
 mod cursor;
 mod item;
@@ -244,6 +246,21 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// A processed webhook delivery, as recorded.
+#[derive(Debug, Clone)]
+pub struct Delivery<'a> {
+    /// The `svix-id` (the same on every retry of one message).
+    pub id: &'a str,
+    /// Clerk's event type.
+    pub event_type: &'a str,
+    /// The user the event is about.
+    pub clerk_user_id: Option<&'a str>,
+    /// The reason code answered.
+    pub outcome: &'a str,
+    /// How long the record is kept.
+    pub retention: std::time::Duration,
+}
+
 /// A listing request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
@@ -332,7 +349,8 @@ impl UserStore {
 
     /// Stores a user from Clerk data: creates it with `flags`, or updates its profile when
     /// `profile.clerk_updated_at` is newer than the stored stamp ([`StoreError::Stale`]
-    /// otherwise, and always for a tombstone).
+    /// otherwise). A tombstone takes the newer profile too but stays deleted and claims no
+    /// email or username, so the final record is the same in whatever order events arrive.
     pub async fn upsert_from_clerk(
         &self,
         profile: &ClerkProfile,
@@ -353,14 +371,16 @@ impl UserStore {
             .user)
     }
 
-    /// Marks a user deleted in Clerk: `is_active` false, `deleted_at` set, email and
-    /// username freed, the record kept. An unknown user gets a bare tombstone, so a late
-    /// `user.created` cannot resurrect it. Deleting a tombstone again is [`StoreError::Stale`].
+    /// Marks a user deleted in Clerk at `deleted_at_ms`: `is_active` false, `deleted_at`
+    /// set, email and username freed, the record kept. An unknown user gets a bare
+    /// tombstone, so a late `user.created` cannot resurrect it. Deleting a tombstone again
+    /// is [`StoreError::Stale`].
     pub async fn deactivate(
         &self,
         clerk_user_id: &str,
-        clerk_stamp: i64,
+        deleted_at_ms: i64,
     ) -> Result<Written, StoreError> {
+        let deleted_at = from_millis(deleted_at_ms);
         for _ in 0..MAX_ATTEMPTS {
             let current = self.load(clerk_user_id).await?;
             let now = item::now();
@@ -369,12 +389,11 @@ impl UserStore {
                 Some(cur) => {
                     let mut user = cur.user.clone();
                     user.is_active = false;
-                    user.deleted_at = Some(now);
+                    user.deleted_at = Some(deleted_at);
                     user.updated_at = now;
-                    user.clerk_updated_at = user.clerk_updated_at.max(clerk_stamp);
                     (user, Applied::Updated)
                 }
-                None => (tombstone(clerk_user_id, clerk_stamp, now), Applied::Created),
+                None => (tombstone(clerk_user_id, deleted_at, now), Applied::Created),
             };
             match self.commit(&next, current.as_ref(), false).await {
                 Ok(()) => {
@@ -382,6 +401,48 @@ impl UserStore {
                         user: next,
                         applied,
                     });
+                }
+                Err(CommitError::Raced) => {}
+                Err(CommitError::Store(e)) => return Err(e),
+            }
+        }
+        Err(contention())
+    }
+
+    /// Frees `email` from the user holding it when that user's stored Clerk state is older
+    /// than `clerk_stamp`: Clerk keeps emails unique at every instant, so a newer event that
+    /// carries this email proves the holder has since given it up (its own update is still
+    /// on its way). Returns whether it was freed; `false` when the holder is as new or
+    /// newer, or nobody holds it.
+    pub async fn release_email_if_older(
+        &self,
+        email: &str,
+        clerk_stamp: i64,
+    ) -> Result<bool, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(guard) = self.get_item(guard_pk(UniqueField::Email, email)).await? else {
+                return Ok(true);
+            };
+            let owner = item::owner_of(&guard)?.to_owned();
+            let holder = match self.load(&owner).await? {
+                Some(holder) if holder.user.clerk_updated_at < clerk_stamp => holder,
+                Some(_) => return Ok(false),
+                // A guard without its user: nothing to protect, take it over.
+                None => {
+                    self.delete_guard(UniqueField::Email, email, &owner).await?;
+                    return Ok(true);
+                }
+            };
+            let mut next = holder.user.clone();
+            next.email = None;
+            next.updated_at = item::now();
+            match self.commit(&next, Some(&holder), false).await {
+                Ok(()) => {
+                    tracing::warn!(
+                        holder = %owner,
+                        "email moved to a newer Clerk user; the holder's own update is late"
+                    );
+                    return Ok(true);
                 }
                 Err(CommitError::Raced) => {}
                 Err(CommitError::Store(e)) => return Err(e),
@@ -496,10 +557,7 @@ impl UserStore {
                         field: UniqueField::ClerkUserId,
                     });
                 }
-                Some(cur)
-                    if cur.user.deleted_at.is_some()
-                        || cur.user.clerk_updated_at >= profile.clerk_updated_at =>
-                {
+                Some(cur) if cur.user.clerk_updated_at >= profile.clerk_updated_at => {
                     return Err(StoreError::Stale);
                 }
                 Some(cur) => (merge(&cur.user, profile, now), Applied::Updated),
@@ -636,6 +694,76 @@ impl UserStore {
             .transpose()
     }
 
+    /// Whether a webhook delivery (`svix-id`) was recorded and has not expired. DynamoDB's
+    /// TTL deletes lazily, so expiry is checked here too.
+    pub async fn delivery_seen(&self, delivery_id: &str) -> Result<bool, StoreError> {
+        let Some(found) = self.get_item(delivery_pk(delivery_id)).await? else {
+            return Ok(false);
+        };
+        let expires_at = match found.get(TTL_ATTRIBUTE) {
+            Some(AttributeValue::N(v)) => v.parse::<i64>().unwrap_or(0),
+            _ => 0,
+        };
+        Ok(expires_at > item::now().unix_timestamp())
+    }
+
+    /// Records a processed webhook delivery, for audit and duplicate detection; it expires
+    /// (table TTL) after `retention`. Recording twice overwrites.
+    pub async fn record_delivery(&self, delivery: &Delivery<'_>) -> Result<(), StoreError> {
+        let now = item::now();
+        let retention = i64::try_from(delivery.retention.as_secs()).unwrap_or(i64::MAX);
+        let mut record = Item::from([
+            (item::PK.to_owned(), s(delivery_pk(delivery.id))),
+            ("event_type".to_owned(), s(delivery.event_type)),
+            ("outcome".to_owned(), s(delivery.outcome)),
+            ("received_at".to_owned(), s(format_time(now))),
+            (
+                TTL_ATTRIBUTE.to_owned(),
+                n(now.unix_timestamp().saturating_add(retention)),
+            ),
+        ]);
+        if let Some(id) = delivery.clerk_user_id {
+            record.insert("clerk_user_id".to_owned(), s(id));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_guard(
+        &self,
+        field: UniqueField,
+        value: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(guard_pk(field, value))))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", item::OWNER)
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else took it meanwhile: not ours to delete.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn get_item(&self, pk: String) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -648,6 +776,10 @@ impl UserStore {
             .map_err(unavailable)?;
         Ok(out.item)
     }
+}
+
+fn delivery_pk(id: &str) -> String {
+    format!("delivery#{id}")
 }
 
 fn unique_value(user: &User, field: UniqueField) -> Option<&str> {
@@ -695,8 +827,9 @@ fn merge(current: &User, profile: &ClerkProfile, now: OffsetDateTime) -> User {
     }
 }
 
-/// The record of a user deleted before we ever stored it.
-fn tombstone(clerk_user_id: &str, clerk_stamp: i64, now: OffsetDateTime) -> User {
+/// The record of a user deleted before we ever stored it. Its ordering stamp is 0: it
+/// holds no profile yet, so the profile of any late create or update still lands in it.
+fn tombstone(clerk_user_id: &str, deleted_at: OffsetDateTime, now: OffsetDateTime) -> User {
     User {
         id: Uuid::new_v4(),
         clerk_user_id: clerk_user_id.to_owned(),
@@ -713,9 +846,15 @@ fn tombstone(clerk_user_id: &str, clerk_stamp: i64, now: OffsetDateTime) -> User
         onboarded_via_invitation: false,
         created_at: now,
         updated_at: now,
-        deleted_at: Some(now),
-        clerk_updated_at: clerk_stamp,
+        deleted_at: Some(deleted_at),
+        clerk_updated_at: 0,
     }
+}
+
+/// Clerk's millisecond timestamps, at the precision stored.
+fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn build<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, CommitError> {

@@ -1,0 +1,257 @@
+//! `webhook`: Clerk's webhook endpoint (`POST /auth/clerk/webhook`, Svix-signed).
+//!
+//! Svix delivers at least once, possibly out of order, retries every non-2xx answer and
+//! disables an endpoint after a long run of failures. So: verify the raw bytes first; answer
+//! 2xx for everything that must not be retried (processed, duplicate, stale, event types we
+//! do not handle); 4xx for requests that will never verify or parse; 5xx only when a retry
+//! can succeed (store or secrets unreachable). Writes are ordered by Clerk's own timestamps,
+//! so a retry or a late delivery is harmless.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderMap;
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::json;
+use shared::clerk::{self, Event, UserEvent};
+use shared::clock::Clock;
+use shared::store::{Applied, Delivery, StoreError};
+use shared::svix::{self, SignatureError, SignedHeaders, WebhookSecret};
+use shared::{Config, SecretsProvider, UserStore};
+
+/// Largest body accepted (Clerk's user events are a few KiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long a delivery record is kept (Svix retries for about a day and a half).
+pub const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// An answer: status and stable reason code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// HTTP status.
+    pub status: u16,
+    /// Reason code, in the JSON body as `code`.
+    pub code: &'static str,
+}
+
+const fn outcome(status: u16, code: &'static str) -> Outcome {
+    Outcome { status, code }
+}
+
+/// Everything one warm instance needs, built once at cold start.
+pub struct Webhook {
+    config: Config,
+    secrets: SecretsProvider,
+    store: UserStore,
+    clock: Arc<dyn Clock>,
+}
+
+impl Webhook {
+    /// Assembles the endpoint.
+    pub fn new(
+        config: Config,
+        secrets: SecretsProvider,
+        store: UserStore,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            config,
+            secrets,
+            store,
+            clock,
+        }
+    }
+
+    /// Handles one delivery: headers, raw body (already base64-decoded if it was).
+    pub async fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Outcome {
+        if body.len() > MAX_BODY_BYTES {
+            return outcome(413, "body-too-large");
+        }
+        let signed = match SignedHeaders::from_lookup(|name| {
+            headers.get(name).and_then(|v| v.to_str().ok())
+        }) {
+            Ok(signed) => signed,
+            Err(error) => return rejected(error),
+        };
+        if let Err(outcome) = self.verify(&signed, body).await {
+            return outcome;
+        }
+        // Authentic from here on.
+        let Ok(event) = Event::parse(body) else {
+            return outcome(400, "event-invalid");
+        };
+        let user_event = match event.user_event() {
+            Ok(Some(user_event)) => user_event,
+            Ok(None) => {
+                return self
+                    .done(&signed, &event, None, outcome(200, "ignored"))
+                    .await;
+            }
+            Err(_) => return outcome(400, "event-invalid"),
+        };
+        let clerk_user_id = match &user_event {
+            UserEvent::Upsert(user) => user.id.clone(),
+            UserEvent::Deleted { id } => id.clone(),
+        };
+        match self.store.delivery_seen(signed.id).await {
+            Ok(true) => {
+                return self.log(
+                    &signed,
+                    &event,
+                    Some(&clerk_user_id),
+                    outcome(200, "duplicate"),
+                );
+            }
+            Ok(false) => {}
+            // Only an optimisation: the ordering guard makes reprocessing harmless.
+            Err(error) => tracing::warn!(%error, "delivery lookup failed; processing anyway"),
+        }
+        // When Clerk gives no time of its own, the signed delivery time orders the write.
+        let sent_ms = signed
+            .timestamp_seconds()
+            .unwrap_or_default()
+            .saturating_mul(1000);
+        let event_ms = event.timestamp_ms().unwrap_or(sent_ms);
+        let result = match &user_event {
+            UserEvent::Upsert(user) => {
+                let flags = clerk::new_user_flags(self.config.auto_approve_users);
+                shared::sync::sync_user(&self.store, user, event_ms, flags).await
+            }
+            UserEvent::Deleted { id } => self.store.deactivate(id, event_ms).await,
+        };
+        let answer = match result {
+            Ok(written) if written.applied == Applied::Created => outcome(200, "created"),
+            Ok(_) => outcome(200, "updated"),
+            Err(StoreError::Stale) => outcome(200, "stale"),
+            Err(error) => {
+                tracing::error!(%error, clerk_user_id, "store write failed; Svix will retry");
+                return outcome(500, "store-unavailable");
+            }
+        };
+        self.done(&signed, &event, Some(&clerk_user_id), answer)
+            .await
+    }
+
+    /// Verifies against the current secrets, then once more after a forced re-read when
+    /// nothing matched: a rotated secret is picked up without a redeploy.
+    async fn verify(&self, signed: &SignedHeaders<'_>, body: &[u8]) -> Result<(), Outcome> {
+        let now = self.clock.unix_seconds();
+        let secrets = self.secrets.get().await.map_err(|error| {
+            tracing::error!(%error, "secrets unavailable");
+            outcome(500, "secrets-unavailable")
+        })?;
+        let keys = webhook_keys(&secrets.webhook_secrets)?;
+        match svix::verify(&keys, signed, body, now) {
+            Err(SignatureError::InvalidSignature) => {}
+            other => return other.map_err(rejected),
+        }
+        let fresh = self.secrets.refresh().await.map_err(|error| {
+            tracing::error!(%error, "secrets unavailable");
+            outcome(500, "secrets-unavailable")
+        })?;
+        if fresh.webhook_secrets == secrets.webhook_secrets {
+            return Err(rejected(SignatureError::InvalidSignature));
+        }
+        svix::verify(&webhook_keys(&fresh.webhook_secrets)?, signed, body, now).map_err(rejected)
+    }
+
+    async fn done(
+        &self,
+        signed: &SignedHeaders<'_>,
+        event: &Event,
+        clerk_user_id: Option<&str>,
+        answer: Outcome,
+    ) -> Outcome {
+        let delivery = Delivery {
+            id: signed.id,
+            event_type: &event.kind,
+            clerk_user_id,
+            outcome: answer.code,
+            retention: DELIVERY_RETENTION,
+        };
+        // Recorded after the work: a failure before this point leaves nothing that would
+        // make the retry look like a duplicate.
+        if let Err(error) = self.store.record_delivery(&delivery).await {
+            tracing::warn!(%error, "delivery not recorded");
+        }
+        self.log(signed, event, clerk_user_id, answer)
+    }
+
+    fn log(
+        &self,
+        signed: &SignedHeaders<'_>,
+        event: &Event,
+        clerk_user_id: Option<&str>,
+        answer: Outcome,
+    ) -> Outcome {
+        tracing::info!(
+            svix_id = signed.id,
+            event_type = %event.kind,
+            clerk_user_id = clerk_user_id.unwrap_or("-"),
+            status = answer.status,
+            code = answer.code,
+        );
+        answer
+    }
+}
+
+fn rejected(error: SignatureError) -> Outcome {
+    tracing::info!(code = error.code(), "delivery rejected");
+    outcome(error.status(), error.code())
+}
+
+fn webhook_keys(secrets: &[shared::Secret]) -> Result<Vec<WebhookSecret>, Outcome> {
+    let keys: Vec<WebhookSecret> = secrets
+        .iter()
+        .filter_map(|s| match WebhookSecret::parse(s.expose()) {
+            Ok(key) => Some(key),
+            Err(error) => {
+                tracing::error!(%error, "a CLERK_WEBHOOK_SECRET entry is unusable");
+                None
+            }
+        })
+        .collect();
+    if keys.is_empty() {
+        // Our misconfiguration, not the sender's: 500 keeps Svix retrying until it is fixed.
+        tracing::error!("no usable CLERK_WEBHOOK_SECRET");
+        return Err(outcome(500, "webhook-secret-missing"));
+    }
+    Ok(keys)
+}
+
+/// The Lambda handler: an API Gateway v2 proxy event in, a JSON answer out.
+pub async fn handler(
+    webhook: &Webhook,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+) -> Result<ApiGatewayV2httpResponse, Error> {
+    let request = event.payload;
+    let raw = request.body.as_deref().unwrap_or_default();
+    let answer = if raw.len() > MAX_BODY_BYTES.div_ceil(3) * 4 + 4 {
+        outcome(413, "body-too-large")
+    } else {
+        let body: Option<Cow<'_, [u8]>> = if request.is_base64_encoded {
+            STANDARD.decode(raw).ok().map(Cow::Owned)
+        } else {
+            Some(Cow::Borrowed(raw.as_bytes()))
+        };
+        match body {
+            Some(body) => webhook.receive(&request.headers, &body).await,
+            None => outcome(400, "body-invalid"),
+        }
+    };
+    Ok(respond(answer))
+}
+
+fn respond(answer: Outcome) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(answer.status);
+    if let Ok(value) = "application/json".parse() {
+        response.headers.insert(http::header::CONTENT_TYPE, value);
+    }
+    response.body = Some(Body::Text(json!({ "code": answer.code }).to_string()));
+    response
+}

@@ -1,0 +1,389 @@
+//! Clerk's webhook events and users, and the mapping from a Clerk user to ours.
+//!
+//! Payload shapes follow Clerk's documentation: the envelope
+//! `{type, object: "event", data, timestamp, instance_id}`; `timestamp` is seconds in some
+//! documented examples and milliseconds in others, so both are accepted. `user.deleted`
+//! carries only `{id, deleted: true}`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::store::{ClerkProfile, NewUserFlags};
+
+/// Timestamps below this are seconds, at or above it milliseconds (10^11 s is the year 5138).
+const MS_THRESHOLD: i64 = 100_000_000_000;
+
+/// Why a verified body is not a usable event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// Not JSON, or no `type` / `data`.
+    #[error("not a Clerk webhook event")]
+    NotAnEvent,
+    /// A user event whose `data` lacks a usable `id` or has fields of the wrong type.
+    #[error("user event data is malformed")]
+    InvalidUser,
+}
+
+/// The webhook envelope.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    /// `user.created`, `user.updated`, `user.deleted`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The event's object (a user for user events).
+    pub data: Value,
+    /// When the event happened: seconds or milliseconds.
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    /// The Clerk instance.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+}
+
+/// The events this project handles.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserEvent {
+    /// `user.created` or `user.updated`: the user as it is now.
+    Upsert(Box<ClerkUser>),
+    /// `user.deleted`.
+    Deleted {
+        /// The deleted user's id.
+        id: String,
+    },
+}
+
+impl Event {
+    /// Parses a verified body.
+    pub fn parse(body: &[u8]) -> Result<Self, EventError> {
+        let event: Self = serde_json::from_slice(body).map_err(|_| EventError::NotAnEvent)?;
+        if event.kind.is_empty() || !event.data.is_object() {
+            return Err(EventError::NotAnEvent);
+        }
+        Ok(event)
+    }
+
+    /// The event as a user event; `Ok(None)` for types we do not handle.
+    pub fn user_event(&self) -> Result<Option<UserEvent>, EventError> {
+        match self.kind.as_str() {
+            "user.created" | "user.updated" => {
+                let user: ClerkUser = serde_json::from_value(self.data.clone())
+                    .map_err(|_| EventError::InvalidUser)?;
+                if !valid_user_id(&user.id) {
+                    return Err(EventError::InvalidUser);
+                }
+                Ok(Some(UserEvent::Upsert(Box::new(user))))
+            }
+            "user.deleted" => {
+                let id = self
+                    .data
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !valid_user_id(id) {
+                    return Err(EventError::InvalidUser);
+                }
+                Ok(Some(UserEvent::Deleted { id: id.to_owned() }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The event time in milliseconds (`timestamp` in seconds or milliseconds).
+    pub fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp.map(to_millis)
+    }
+}
+
+/// Seconds or milliseconds → milliseconds.
+pub fn to_millis(timestamp: i64) -> i64 {
+    if timestamp.abs() < MS_THRESHOLD {
+        timestamp.saturating_mul(1000)
+    } else {
+        timestamp
+    }
+}
+
+fn valid_user_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// One of a Clerk user's email addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EmailAddress {
+    /// `idn_…`.
+    pub id: String,
+    /// The address.
+    pub email_address: String,
+}
+
+/// The fields of Clerk's `User` object this project reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ClerkUser {
+    /// `user_…`.
+    pub id: String,
+    /// Every address of the user.
+    #[serde(default)]
+    pub email_addresses: Vec<EmailAddress>,
+    /// Which of them is primary.
+    #[serde(default)]
+    pub primary_email_address_id: Option<String>,
+    /// Clerk username, if the instance uses them.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Given name.
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Family name.
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// Avatar.
+    #[serde(default)]
+    pub image_url: Option<String>,
+    /// Public metadata; `role: "admin"` makes an admin (Clerk's documented RBAC pattern).
+    #[serde(default)]
+    pub public_metadata: Option<Value>,
+    /// Last change, ms.
+    #[serde(default)]
+    pub updated_at: Option<i64>,
+    /// Creation, ms.
+    #[serde(default)]
+    pub created_at: Option<i64>,
+}
+
+impl ClerkUser {
+    /// The primary email: the entry whose id is `primary_email_address_id`, else the first.
+    pub fn primary_email(&self) -> Option<&str> {
+        let primary = self.primary_email_address_id.as_deref();
+        self.email_addresses
+            .iter()
+            .find(|e| Some(e.id.as_str()) == primary)
+            .or_else(|| self.email_addresses.first())
+            .map(|e| e.email_address.as_str())
+            .filter(|e| !e.is_empty())
+    }
+
+    /// Clerk's username, else the email's local part, else the Clerk id.
+    pub fn base_username(&self) -> String {
+        let clean = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        self.username
+            .as_deref()
+            .and_then(clean)
+            .or_else(|| {
+                self.primary_email()
+                    .and_then(|e| e.split('@').next())
+                    .and_then(clean)
+            })
+            .unwrap_or_else(|| self.id.clone())
+    }
+
+    /// `public_metadata.role` when it is a string.
+    pub fn role(&self) -> Option<&str> {
+        self.public_metadata.as_ref()?.get("role")?.as_str()
+    }
+
+    /// Our profile of this user; `stamp_ms` orders it (Clerk's `updated_at`, else the
+    /// event's time).
+    pub fn to_profile(&self, stamp_ms: i64) -> ClerkProfile {
+        let name = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let first_name = name(&self.first_name);
+        let last_name = name(&self.last_name);
+        let full_name = match (&first_name, &last_name) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+            (None, None) => None,
+        };
+        ClerkProfile {
+            clerk_user_id: self.id.clone(),
+            email: self.primary_email().map(str::to_owned),
+            username: self.base_username(),
+            first_name,
+            last_name,
+            full_name,
+            image_url: name(&self.image_url),
+            // A role in Clerk decides; without one, our own flag (set by an admin) stays.
+            is_admin: self.role().map(|role| role == "admin"),
+            clerk_updated_at: self.updated_at.map(to_millis).unwrap_or(stamp_ms),
+        }
+    }
+}
+
+/// The flags of a user created from Clerk data.
+pub fn new_user_flags(auto_approve: bool) -> NewUserFlags {
+    NewUserFlags {
+        is_active: true,
+        is_approved: auto_approve,
+        is_admin: false,
+        onboarded_via_invitation: false,
+    }
+}
+
+/// The usernames tried in turn when one is taken: the base, then suffixes derived from the
+/// Clerk id (the same every time for the same user, so retries agree), then the id itself.
+pub fn username_candidates(base: &str, clerk_user_id: &str) -> Vec<String> {
+    let tail: String = clerk_user_id
+        .trim_start_matches("user_")
+        .chars()
+        .rev()
+        .take(6)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<String>()
+        .to_lowercase();
+    let mut candidates: Vec<String> = Vec::new();
+    let tails = [String::new(), tail, clerk_user_id.to_lowercase()];
+    let all = tails
+        .iter()
+        .map(|t| {
+            if t.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}-{t}")
+            }
+        })
+        .chain(std::iter::once(clerk_user_id.to_owned()));
+    for candidate in all {
+        if !candidates.contains(&candidate) {
+            candidates.push(candidate);
+        }
+    }
+    candidates
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn user(data: Value) -> ClerkUser {
+        serde_json::from_value(data).unwrap()
+    }
+
+    #[test]
+    fn primary_email_by_id_then_first_then_none() {
+        let u = user(json!({
+            "id": "user_1",
+            "primary_email_address_id": "idn_2",
+            "email_addresses": [
+                { "id": "idn_1", "email_address": "first@example.com" },
+                { "id": "idn_2", "email_address": "primary@example.com" },
+            ],
+        }));
+        assert_eq!(u.primary_email(), Some("primary@example.com"));
+        let dangling = user(json!({
+            "id": "user_1",
+            "primary_email_address_id": "idn_gone",
+            "email_addresses": [{ "id": "idn_1", "email_address": "first@example.com" }],
+        }));
+        assert_eq!(dangling.primary_email(), Some("first@example.com"));
+        let none = user(
+            json!({ "id": "user_1", "primary_email_address_id": "idn_1", "email_addresses": [] }),
+        );
+        assert_eq!(none.primary_email(), None);
+    }
+
+    #[test]
+    fn username_from_clerk_else_email_else_id() {
+        let with_name = user(json!({ "id": "user_1", "username": "ann" }));
+        assert_eq!(with_name.base_username(), "ann");
+        let from_email = user(json!({
+            "id": "user_1", "username": null,
+            "email_addresses": [{ "id": "idn_1", "email_address": "ann.lee@example.com" }],
+        }));
+        assert_eq!(from_email.base_username(), "ann.lee");
+        let bare = user(json!({ "id": "user_1", "username": "  " }));
+        assert_eq!(bare.base_username(), "user_1");
+    }
+
+    #[test]
+    fn candidates_are_deterministic_and_distinct() {
+        let c = username_candidates("ann", "user_29w83sxmDNGwOuEthce5gg56FcC");
+        assert_eq!(
+            c,
+            [
+                "ann",
+                "ann-g56fcc",
+                "ann-user_29w83sxmdngwouethce5gg56fcc",
+                "user_29w83sxmDNGwOuEthce5gg56FcC"
+            ]
+        );
+        assert_eq!(
+            c,
+            username_candidates("ann", "user_29w83sxmDNGwOuEthce5gg56FcC")
+        );
+        assert_eq!(
+            username_candidates("user_1", "user_1"),
+            ["user_1", "user_1-1", "user_1-user_1"]
+        );
+    }
+
+    #[test]
+    fn profile_mapping() {
+        let u = user(json!({
+            "id": "user_1", "username": null, "first_name": " Ann ", "last_name": null,
+            "image_url": "https://img/x", "updated_at": 1_654_012_591_835_i64,
+            "public_metadata": { "role": "admin" },
+            "email_addresses": [{ "id": "idn_1", "email_address": "ann@example.com" }],
+            "primary_email_address_id": "idn_1",
+        }));
+        let p = u.to_profile(7);
+        assert_eq!(p.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(p.username, "ann");
+        assert_eq!(p.first_name.as_deref(), Some("Ann"));
+        assert_eq!(p.full_name.as_deref(), Some("Ann"));
+        assert_eq!(p.is_admin, Some(true));
+        assert_eq!(p.clerk_updated_at, 1_654_012_591_835);
+        let plain = user(json!({ "id": "user_2", "public_metadata": { "role": "member" } }));
+        assert_eq!(plain.to_profile(7).is_admin, Some(false));
+        let no_role = user(json!({ "id": "user_3", "public_metadata": {} }));
+        assert_eq!(no_role.to_profile(7).is_admin, None);
+        assert_eq!(
+            no_role.to_profile(7).clerk_updated_at,
+            7,
+            "falls back to the event time"
+        );
+    }
+
+    #[test]
+    fn timestamps_in_seconds_or_milliseconds() {
+        assert_eq!(to_millis(1_716_883_200), 1_716_883_200_000);
+        assert_eq!(to_millis(1_654_012_591_835), 1_654_012_591_835);
+    }
+
+    #[test]
+    fn events_that_are_not_usable() {
+        assert_eq!(Event::parse(b"nope").unwrap_err(), EventError::NotAnEvent);
+        assert_eq!(
+            Event::parse(br#"{"type":"user.created"}"#).unwrap_err(),
+            EventError::NotAnEvent
+        );
+        assert_eq!(
+            Event::parse(br#"{"type":"","data":{}}"#).unwrap_err(),
+            EventError::NotAnEvent
+        );
+        let bad_id = Event::parse(br#"{"type":"user.created","data":{"id":"user 1"}}"#).unwrap();
+        assert_eq!(bad_id.user_event().unwrap_err(), EventError::InvalidUser);
+        let wrong_type =
+            Event::parse(br#"{"type":"user.updated","data":{"id":"user_1","username":5}}"#)
+                .unwrap();
+        assert_eq!(
+            wrong_type.user_event().unwrap_err(),
+            EventError::InvalidUser
+        );
+        let no_id = Event::parse(br#"{"type":"user.deleted","data":{"deleted":true}}"#).unwrap();
+        assert_eq!(no_id.user_event().unwrap_err(), EventError::InvalidUser);
+        let other = Event::parse(br#"{"type":"session.created","data":{"id":"sess_1"}}"#).unwrap();
+        assert_eq!(other.user_event(), Ok(None));
+    }
+}
