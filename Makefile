@@ -7,9 +7,10 @@ SHELL := /bin/bash
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-test: ## every test: unit tests, then integration tests against the local stack (moto)
+test: ## every test: unit tests, integration tests against the local stack (moto), the OpenAPI document
 	cargo build --workspace --all-targets
 	infra/with-stack.sh cargo test --workspace --all-targets
+	.venv/bin/openapi-spec-validator functions/users/openapi.json
 
 check: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check

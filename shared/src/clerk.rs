@@ -212,7 +212,8 @@ impl ClerkUser {
             image_url: name(&self.image_url),
             // A role in Clerk decides; without one, our own flag (set by an admin) stays.
             is_admin: self.role().map(|role| role == "admin"),
-            clerk_updated_at: self.updated_at.map(to_millis).unwrap_or(stamp_ms),
+            // Clerk documents `updated_at` in milliseconds (only event timestamps vary).
+            clerk_updated_at: self.updated_at.unwrap_or(stamp_ms),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod aws;
 pub mod clerk;
+pub mod clerk_api;
 pub mod clock;
 pub mod config;
 pub mod dev;

@@ -58,8 +58,8 @@ pub(crate) async fn fetch_jwks(
     Ok(KeySet::from_jwks(&body)?)
 }
 
-/// Checks the status and reads at most [`MAX_JWKS_BYTES`] of the body.
-pub(crate) async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+/// Checks for a 200 and reads at most [`MAX_JWKS_BYTES`] of the body.
+pub async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
     if response.status() != reqwest::StatusCode::OK {
         return Err(FetchError::Status(response.status().as_u16()));
     }

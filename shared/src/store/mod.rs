@@ -283,7 +283,8 @@ pub struct UserStore {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Upsert,
-    CreateOnly,
+    /// Create only, with this id or a fresh one.
+    CreateOnly(Option<Uuid>),
 }
 
 /// A transaction outcome the write loop decides on.
@@ -366,7 +367,20 @@ impl UserStore {
         flags: NewUserFlags,
     ) -> Result<User, StoreError> {
         Ok(self
-            .write_clerk(profile, flags, Mode::CreateOnly)
+            .write_clerk(profile, flags, Mode::CreateOnly(None))
+            .await?
+            .user)
+    }
+
+    /// Creates a user with a chosen id of ours (the fixed development user).
+    pub async fn create_with_id(
+        &self,
+        id: Uuid,
+        profile: &ClerkProfile,
+        flags: NewUserFlags,
+    ) -> Result<User, StoreError> {
+        Ok(self
+            .write_clerk(profile, flags, Mode::CreateOnly(Some(id)))
             .await?
             .user)
     }
@@ -552,7 +566,7 @@ impl UserStore {
             let current = self.load(&profile.clerk_user_id).await?;
             let now = item::now();
             let (next, applied) = match &current {
-                Some(_) if mode == Mode::CreateOnly => {
+                Some(_) if matches!(mode, Mode::CreateOnly(_)) => {
                     return Err(StoreError::Conflict {
                         field: UniqueField::ClerkUserId,
                     });
@@ -561,10 +575,16 @@ impl UserStore {
                     return Err(StoreError::Stale);
                 }
                 Some(cur) => (merge(&cur.user, profile, now), Applied::Updated),
-                None => (new_user(profile, flags, now), Applied::Created),
+                None => {
+                    let id = match mode {
+                        Mode::CreateOnly(Some(id)) => id,
+                        _ => Uuid::new_v4(),
+                    };
+                    (new_user(id, profile, flags, now), Applied::Created)
+                }
             };
             match self
-                .commit(&next, current.as_ref(), mode == Mode::CreateOnly)
+                .commit(&next, current.as_ref(), matches!(mode, Mode::CreateOnly(_)))
                 .await
             {
                 Ok(()) => {
@@ -790,9 +810,9 @@ fn unique_value(user: &User, field: UniqueField) -> Option<&str> {
     }
 }
 
-fn new_user(profile: &ClerkProfile, flags: NewUserFlags, now: OffsetDateTime) -> User {
+fn new_user(id: Uuid, profile: &ClerkProfile, flags: NewUserFlags, now: OffsetDateTime) -> User {
     User {
-        id: Uuid::new_v4(),
+        id,
         clerk_user_id: profile.clerk_user_id.clone(),
         username: profile.username.clone(),
         email: profile.email.clone(),

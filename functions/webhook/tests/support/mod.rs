@@ -31,8 +31,12 @@ pub async fn fixture(vars: &[(&str, &str)]) -> Fixture {
 }
 
 pub fn with_secrets(store: UserStore, secrets: SecretsProvider, vars: &[(&str, &str)]) -> Fixture {
-    let mut all: Vec<(String, String)> = vec![("USERS_TABLE".into(), store.table().into())];
-    all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    // Overrides first: the lookup takes the first match.
+    let mut all: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    all.push(("USERS_TABLE".to_owned(), store.table().to_owned()));
     let config =
         Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .unwrap();

@@ -1,0 +1,491 @@
+//! `users`: the user API behind the authorizer.
+//!
+//! It trusts the authorizer's context and never re-verifies tokens. Routes: `GET /me`,
+//! `GET /protected`, `GET /users` (admin), `GET /users/{id}` (self or admin),
+//! `PATCH /users/{id}` (admin). Errors are RFC 9457 problem details with a stable `code`.
+
+pub mod caller;
+pub mod cors;
+pub mod cursor;
+pub mod problem;
+pub mod view;
+
+use std::sync::Arc;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Map, Value, json};
+use shared::clerk::{self, ClerkUser};
+use shared::clock::Clock;
+use shared::store::{ClerkProfile, FlagsPatch, ListQuery, StoreError};
+use shared::{Config, SecretsProvider, User, UserStore, dev};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+pub use caller::Caller;
+use cursor::CursorCodec;
+pub use problem::Problem;
+use problem::{internal, unavailable};
+
+/// Largest PATCH body read.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Page size when `limit` is not given.
+const DEFAULT_LIMIT: u32 = 20;
+
+/// Everything one warm instance needs, built once at cold start.
+pub struct Users {
+    config: Config,
+    secrets: SecretsProvider,
+    store: UserStore,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    dev_user_ready: OnceCell<()>,
+}
+
+/// The routes, matched on method and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Me,
+    Protected,
+    ListUsers,
+    GetUser(String),
+    PatchUser(String),
+}
+
+impl Users {
+    /// Assembles the API.
+    pub fn new(
+        config: Config,
+        secrets: SecretsProvider,
+        store: UserStore,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            config,
+            secrets,
+            store,
+            http,
+            clock,
+            dev_user_ready: OnceCell::new(),
+        }
+    }
+
+    /// Answers one request.
+    pub async fn respond(&self, request: &Request) -> Response<Body> {
+        let origin = request
+            .headers()
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        let mut response = if request.method() == http::Method::OPTIONS {
+            cors::preflight(&self.config.cors_origins, origin)
+        } else {
+            match self.route(request).await {
+                Ok(response) => response,
+                Err(problem) => {
+                    if problem.status >= 500 {
+                        tracing::warn!(
+                            code = problem.code,
+                            status = problem.status,
+                            "request failed"
+                        );
+                    }
+                    problem.response()
+                }
+            }
+        };
+        cors::decorate(&mut response, &self.config.cors_origins, origin);
+        response
+    }
+
+    async fn route(&self, request: &Request) -> Result<Response<Body>, Problem> {
+        let route = match_route(request)?;
+        let caller = if self.config.auth_disabled {
+            self.ensure_dev_user().await?;
+            Caller::dev()
+        } else {
+            Caller::from_context(request.request_context_ref())?
+        };
+        match route {
+            Route::Me => Ok(json_response(
+                200,
+                &view::user(&self.caller_record(&caller).await?),
+            )),
+            Route::Protected => {
+                let user = self.caller_record(&caller).await?;
+                Ok(json_response(
+                    200,
+                    &json!({
+                        "message": "You are authenticated",
+                        "user_id": user.id.to_string(),
+                        "email": user.email,
+                    }),
+                ))
+            }
+            Route::ListUsers => {
+                require_admin(&caller)?;
+                self.list(request).await
+            }
+            Route::GetUser(id) => {
+                if !caller.is(&id) {
+                    require_admin(&caller)?;
+                }
+                let user = self.find(&id).await?;
+                Ok(json_response(200, &view::user(&user)))
+            }
+            Route::PatchUser(id) => {
+                require_admin(&caller)?;
+                let patch = parse_patch(request.body())?;
+                let target = self.find(&id).await?;
+                if caller.is(&target.clerk_user_id) && patch.is_admin == Some(false) {
+                    return Err(Problem::new(
+                        409,
+                        "self-demotion",
+                        "An admin cannot remove their own admin flag.",
+                    )
+                    .with_field("is_admin"));
+                }
+                let updated = self
+                    .store
+                    .set_flags(&target.clerk_user_id, patch)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => not_found(),
+                        StoreError::Deleted => {
+                            Problem::new(409, "user-deleted", "The user was deleted in Clerk.")
+                        }
+                        other => store_problem(&other),
+                    })?;
+                tracing::info!(admin = %caller.clerk_user_id, target = %updated.clerk_user_id, "flags changed");
+                Ok(json_response(200, &view::user(&updated)))
+            }
+        }
+    }
+
+    /// The caller's stored record; fetched from Clerk and stored (lazy sync) when the
+    /// webhook has not delivered it yet.
+    async fn caller_record(&self, caller: &Caller) -> Result<User, Problem> {
+        if let Some(user) = self
+            .store
+            .get_by_clerk_id(&caller.clerk_user_id)
+            .await
+            .map_err(|e| store_problem(&e))?
+        {
+            return Ok(user);
+        }
+        self.lazy_sync(&caller.clerk_user_id).await
+    }
+
+    async fn lazy_sync(&self, clerk_user_id: &str) -> Result<User, Problem> {
+        let secrets = self.secrets.get().await.map_err(|error| {
+            tracing::error!(%error, "secrets unavailable");
+            unavailable("secrets-unavailable")
+        })?;
+        let fetched = shared::clerk_api::get_user(
+            &self.http,
+            &self.config.api_url,
+            secrets.secret_key.as_ref(),
+            clerk_user_id,
+        )
+        .await;
+        let clerk_user: ClerkUser = match fetched {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                return Err(Problem::new(
+                    404,
+                    "user-not-found",
+                    "Clerk has no such user.",
+                ));
+            }
+            Err(error) => {
+                tracing::warn!(%error, clerk_user_id, "lazy sync: Clerk unreachable");
+                return Err(unavailable("clerk-unavailable"));
+            }
+        };
+        let now_ms = self.clock.unix_seconds().saturating_mul(1000);
+        let flags = clerk::new_user_flags(self.config.auto_approve_users);
+        match shared::sync::sync_user(&self.store, &clerk_user, now_ms, flags).await {
+            Ok(written) => {
+                tracing::info!(clerk_user_id, "lazy sync stored the user");
+                Ok(written.user)
+            }
+            // The webhook won the race: read what it stored.
+            Err(StoreError::Stale) => self
+                .store
+                .get_by_clerk_id(clerk_user_id)
+                .await
+                .map_err(|e| store_problem(&e))?
+                .ok_or_else(internal),
+            Err(error) => Err(store_problem(&error)),
+        }
+    }
+
+    async fn list(&self, request: &Request) -> Result<Response<Body>, Problem> {
+        let params = request.query_string_parameters();
+        let limit = match params.first("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=shared::store::MAX_PAGE_SIZE).contains(n))
+                .ok_or_else(|| {
+                    Problem::new(400, "limit-invalid", "limit must be 1 to 100.")
+                        .with_field("limit")
+                })?,
+        };
+        let active = match params.first("active") {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => {
+                return Err(
+                    Problem::new(400, "active-invalid", "active must be true or false.")
+                        .with_field("active"),
+                );
+            }
+        };
+        if let Some(email) = params.first("email") {
+            // Unique: a page of at most one user, never a next page.
+            let found = self
+                .store
+                .get_by_email(email)
+                .await
+                .map_err(|e| store_problem(&e))?;
+            let users: Vec<Value> = found
+                .iter()
+                .filter(|u| active.is_none_or(|a| u.is_active == a))
+                .map(view::user)
+                .collect();
+            return Ok(json_response(
+                200,
+                &json!({ "users": users, "next_cursor": null }),
+            ));
+        }
+        let codec = self.cursor_codec().await?;
+        let cursor = params
+            .first("cursor")
+            .map(|c| codec.decode(c, active))
+            .transpose()?;
+        let page = self
+            .store
+            .list(&ListQuery {
+                limit,
+                cursor,
+                active,
+            })
+            .await
+            .map_err(|e| store_problem(&e))?;
+        let users: Vec<Value> = page.users.iter().map(view::user).collect();
+        let next = page.next.map(|c| codec.encode(&c, active));
+        Ok(json_response(
+            200,
+            &json!({ "users": users, "next_cursor": next }),
+        ))
+    }
+
+    async fn cursor_codec(&self) -> Result<CursorCodec, Problem> {
+        let secrets = self.secrets.get().await.map_err(|error| {
+            tracing::error!(%error, "secrets unavailable");
+            unavailable("secrets-unavailable")
+        })?;
+        Ok(match &secrets.secret_key {
+            Some(key) => CursorCodec::new(key.expose().as_bytes()),
+            None => CursorCodec::new(self.store.table().as_bytes()),
+        })
+    }
+
+    /// A user by our UUID or by Clerk id.
+    async fn find(&self, id: &str) -> Result<User, Problem> {
+        let found = match Uuid::parse_str(id) {
+            Ok(uuid) => self.store.get_by_id(uuid).await,
+            Err(_) if is_clerk_id(id) => self.store.get_by_clerk_id(id).await,
+            Err(_) => return Err(not_found()),
+        };
+        found.map_err(|e| store_problem(&e))?.ok_or_else(not_found)
+    }
+
+    /// `AUTH_DISABLED`: the development user exists from the first request on.
+    async fn ensure_dev_user(&self) -> Result<(), Problem> {
+        self.dev_user_ready
+            .get_or_try_init(|| async {
+                let profile = ClerkProfile {
+                    clerk_user_id: dev::DEV_CLERK_USER_ID.to_owned(),
+                    email: Some(dev::DEV_EMAIL.to_owned()),
+                    username: dev::DEV_USERNAME.to_owned(),
+                    first_name: Some("Dev".to_owned()),
+                    last_name: Some("User".to_owned()),
+                    full_name: Some("Dev User".to_owned()),
+                    image_url: None,
+                    is_admin: Some(true),
+                    clerk_updated_at: 1,
+                };
+                let flags = clerk::new_user_flags(true);
+                match self
+                    .store
+                    .create_with_id(dev::DEV_USER_ID, &profile, flags)
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::warn!("AUTH_DISABLED: created the development user");
+                        Ok(())
+                    }
+                    Err(StoreError::Conflict { .. }) => Ok(()), // it exists already
+                    Err(error) => Err(store_problem(&error)),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+fn match_route(request: &Request) -> Result<Route, Problem> {
+    let path = route_path(request);
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = request.method();
+    let get_only = |route: Route| {
+        if method == http::Method::GET {
+            Ok(route)
+        } else {
+            Err(Problem::method_not_allowed("GET"))
+        }
+    };
+    match segments.as_slice() {
+        ["me"] => get_only(Route::Me),
+        ["protected"] => get_only(Route::Protected),
+        ["users"] => get_only(Route::ListUsers),
+        ["users", id] if !id.is_empty() => match *method {
+            http::Method::GET => Ok(Route::GetUser((*id).to_owned())),
+            http::Method::PATCH => Ok(Route::PatchUser((*id).to_owned())),
+            _ => Err(Problem::method_not_allowed("GET, PATCH")),
+        },
+        _ => Err(Problem::new(404, "route-not-found", "No such route.")),
+    }
+}
+
+/// The path without a leading stage name (HTTP APIs keep it in `rawPath` on named stages).
+fn route_path(request: &Request) -> String {
+    let raw = request.raw_http_path();
+    let raw = if raw.is_empty() {
+        request.uri().path()
+    } else {
+        raw
+    };
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        _ => None,
+    };
+    match stage.filter(|s| s != "$default") {
+        Some(stage) => {
+            let prefix = format!("/{stage}");
+            match raw.strip_prefix(&prefix) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.to_owned(),
+                _ => raw.to_owned(),
+            }
+        }
+        None => raw.to_owned(),
+    }
+}
+
+fn require_admin(caller: &Caller) -> Result<(), Problem> {
+    if caller.is_admin {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            403,
+            "admin-required",
+            "This route is for admins.",
+        ))
+    }
+}
+
+fn not_found() -> Problem {
+    Problem::new(404, "user-not-found", "No such user.")
+}
+
+fn store_problem(error: &StoreError) -> Problem {
+    tracing::error!(%error, "store error");
+    match error {
+        StoreError::Unavailable(_) => unavailable("store-unavailable"),
+        _ => internal(),
+    }
+}
+
+fn is_clerk_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The PATCH body: only `is_approved`, `is_admin`, `is_active`, each a boolean.
+fn parse_patch(body: &Body) -> Result<FlagsPatch, Problem> {
+    let bytes: &[u8] = match body {
+        Body::Empty => b"",
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            413,
+            "body-too-large",
+            "The body is larger than 64 KiB.",
+        ));
+    }
+    let object: Map<String, Value> = serde_json::from_slice(bytes)
+        .map_err(|_| Problem::new(400, "body-invalid", "The body must be a JSON object."))?;
+    let mut patch = FlagsPatch::default();
+    for (name, value) in &object {
+        let slot = match name.as_str() {
+            "is_approved" => &mut patch.is_approved,
+            "is_admin" => &mut patch.is_admin,
+            "is_active" => &mut patch.is_active,
+            _ => {
+                return Err(Problem::new(
+                    422,
+                    "field-not-allowed",
+                    format!("{name} cannot be set; allowed: is_approved, is_admin, is_active."),
+                )
+                .with_field(name.clone()));
+            }
+        };
+        let Value::Bool(flag) = value else {
+            return Err(Problem::new(
+                422,
+                "field-invalid",
+                format!("{name} must be true or false."),
+            )
+            .with_field(name.clone()));
+        };
+        *slot = Some(*flag);
+    }
+    if object.is_empty() {
+        return Err(Problem::new(
+            422,
+            "no-fields",
+            "Set at least one of is_approved, is_admin, is_active.",
+        ));
+    }
+    Ok(patch)
+}
+
+fn json_response(status: u16, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    if let Ok(value) = "application/json".parse() {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// The Lambda handler.
+pub async fn handler(
+    users: &Users,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    Ok(users.respond(&request).await)
+}

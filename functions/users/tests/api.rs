@@ -1,0 +1,647 @@
+//! The users API through API Gateway v2 (and REST) proxy events, against DynamoDB (moto)
+//! and a loopback fake of Clerk's Backend API. Every answer is checked against openapi.json.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+use shared::store::{ClerkProfile, FlagsPatch, NewUserFlags};
+use shared::testing::Reply;
+use shared::{User, UserStore};
+use support::{Call, ORIGIN, call, context, fixture};
+
+async fn add(store: &UserStore, clerk_id: &str, email: &str, admin: bool) -> User {
+    let profile = ClerkProfile {
+        clerk_user_id: clerk_id.into(),
+        email: Some(email.into()),
+        username: clerk_id.trim_start_matches("user_").into(),
+        first_name: Some("Ann".into()),
+        last_name: Some("Lee".into()),
+        full_name: Some("Ann Lee".into()),
+        image_url: None,
+        is_admin: Some(admin),
+        clerk_updated_at: 1,
+    };
+    store
+        .upsert_from_clerk(&profile, NewUserFlags::default())
+        .await
+        .unwrap()
+        .user
+}
+
+fn ctx(user: &User) -> Option<Value> {
+    Some(context(
+        Some(&user.id.to_string()),
+        &user.clerk_user_id,
+        user.is_admin,
+        true,
+    ))
+}
+
+#[tokio::test]
+async fn me_and_protected_for_a_stored_caller() {
+    let f = fixture(&[]).await;
+    let ann = add(&f.store, "user_ann", "ann@example.com", false).await;
+    let me = call(&f.users, Call::get("/me", ctx(&ann))).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["id"], ann.id.to_string());
+    assert_eq!(me.json["clerk_user_id"], "user_ann");
+    assert_eq!(me.json["email"], "ann@example.com");
+    assert_eq!(me.json["is_admin"], false);
+    assert_eq!(
+        me.json.as_object().unwrap().len(),
+        14,
+        "exactly the original schema's fields"
+    );
+    let protected = call(&f.users, Call::get("/protected", ctx(&ann))).await;
+    assert_eq!(
+        protected.json,
+        json!({ "message": "You are authenticated", "user_id": ann.id.to_string(), "email": "ann@example.com" })
+    );
+    assert!(
+        f.clerk.seen().is_empty(),
+        "a stored caller needs no Clerk call"
+    );
+}
+
+#[tokio::test]
+async fn rest_api_context_works_too() {
+    let f = fixture(&[]).await;
+    let ann = add(&f.store, "user_rest", "rest@example.com", false).await;
+    let mut c = Call::get("/me", ctx(&ann));
+    c.rest = true;
+    let me = call(&f.users, c).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["clerk_user_id"], "user_rest");
+}
+
+#[tokio::test]
+async fn no_authorizer_context_is_401() {
+    let f = fixture(&[]).await;
+    for path in ["/me", "/protected", "/users", "/users/abc"] {
+        let answer = call(&f.users, Call::get(path, None)).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (401, "unauthenticated"),
+            "{path}"
+        );
+    }
+    let mut rest = Call::get("/me", None);
+    rest.rest = true;
+    assert_eq!(call(&f.users, rest).await.status, 401);
+    let empty = call(&f.users, Call::get("/me", Some(json!({})))).await;
+    assert_eq!(empty.status, 401, "a context without clerk_user_id");
+}
+
+#[tokio::test]
+async fn admin_routes_refuse_members() {
+    let f = fixture(&[]).await;
+    let member = add(&f.store, "user_m", "m@example.com", false).await;
+    let other = add(&f.store, "user_o", "o@example.com", false).await;
+    let list = call(&f.users, Call::get("/users", ctx(&member))).await;
+    assert_eq!((list.status, list.code()), (403, "admin-required"));
+    let path = format!("/users/{}", other.id);
+    let get = call(&f.users, Call::get(&path, ctx(&member))).await;
+    assert_eq!((get.status, get.code()), (403, "admin-required"));
+    let patch = call(
+        &f.users,
+        Call::patch(&path, r#"{"is_admin":true}"#, ctx(&member)),
+    )
+    .await;
+    assert_eq!((patch.status, patch.code()), (403, "admin-required"));
+    // Unknown ids are 403 too for members: existence is not revealed.
+    let ghost = call(&f.users, Call::get("/users/user_ghost", ctx(&member))).await;
+    assert_eq!(ghost.status, 403);
+    assert!(
+        !f.store
+            .get_by_clerk_id("user_o")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_admin
+    );
+}
+
+#[tokio::test]
+async fn a_user_reads_themself_by_either_id() {
+    let f = fixture(&[]).await;
+    let ann = add(&f.store, "user_self", "self@example.com", false).await;
+    for id in [ann.id.to_string(), ann.clerk_user_id.clone()] {
+        let answer = call(&f.users, Call::get(&format!("/users/{id}"), ctx(&ann))).await;
+        assert_eq!(answer.status, 200, "{id}");
+        assert_eq!(answer.json["id"], ann.id.to_string());
+    }
+}
+
+#[tokio::test]
+async fn admins_read_anyone_and_unknown_ids_are_404() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    let ann = add(&f.store, "user_ann2", "ann2@example.com", false).await;
+    for id in [ann.id.to_string(), ann.clerk_user_id.clone()] {
+        let answer = call(&f.users, Call::get(&format!("/users/{id}"), ctx(&admin))).await;
+        assert_eq!(answer.json["clerk_user_id"], "user_ann2");
+    }
+    for id in [
+        "user_nobody",
+        "00000000-0000-4000-8000-0000000000ff",
+        "not%20an%20id",
+        "%E2%9C%93",
+    ] {
+        let answer = call(&f.users, Call::get(&format!("/users/{id}"), ctx(&admin))).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (404, "user-not-found"),
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn listing_pages_through_everyone_with_opaque_cursors() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    for i in 0..6 {
+        add(
+            &f.store,
+            &format!("user_{i}"),
+            &format!("u{i}@example.com"),
+            false,
+        )
+        .await;
+    }
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut path = "/users?limit=3".to_owned();
+    loop {
+        let page = call(&f.users, Call::get(&path, ctx(&admin))).await;
+        assert_eq!(page.status, 200);
+        let users = page.json["users"].as_array().unwrap();
+        sizes.push(users.len());
+        seen.extend(
+            users
+                .iter()
+                .map(|u| u["clerk_user_id"].as_str().unwrap().to_owned()),
+        );
+        match page.json["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/users?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [3, 3, 1]);
+    assert_eq!(seen.len(), 7);
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>().len(),
+        7,
+        "no user twice"
+    );
+    assert_eq!(seen[0], "user_5", "newest first");
+    let default = call(&f.users, Call::get("/users", ctx(&admin))).await;
+    assert_eq!(
+        default.json["users"].as_array().unwrap().len(),
+        7,
+        "default limit 20"
+    );
+    assert!(default.json["next_cursor"].is_null());
+}
+
+#[tokio::test]
+async fn tampered_and_foreign_cursors_are_400() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    for i in 0..3 {
+        add(
+            &f.store,
+            &format!("user_{i}"),
+            &format!("u{i}@example.com"),
+            false,
+        )
+        .await;
+    }
+    let first = call(&f.users, Call::get("/users?limit=1", ctx(&admin))).await;
+    let cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
+    let mut flipped = cursor.clone().into_bytes();
+    flipped[2] = if flipped[2] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let (payload, _) = cursor.rsplit_once('.').unwrap();
+    let cases = [
+        format!("/users?limit=1&cursor={flipped}"),
+        format!("/users?limit=1&cursor={payload}.AAAAAAAAAAAAAAAAAAAAAA"),
+        format!("/users?limit=1&cursor={payload}"),
+        "/users?limit=1&cursor=garbage".to_owned(),
+        "/users?limit=1&cursor=".to_owned(),
+        // Issued for the unfiltered listing, replayed on a filtered one.
+        format!("/users?limit=1&active=true&cursor={cursor}"),
+    ];
+    for path in cases {
+        let answer = call(&f.users, Call::get(&path, ctx(&admin))).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (400, "cursor-invalid"),
+            "{path}"
+        );
+        assert_eq!(answer.json["field"], "cursor");
+    }
+    // A cursor signed by another deployment (another secret key) is foreign too.
+    let other = support::with_store(f.store.clone(), &[]).await;
+    let ok = call(
+        &other.users,
+        Call::get(&format!("/users?limit=1&cursor={cursor}"), ctx(&admin)),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "same secret key: same deployment");
+}
+
+#[tokio::test]
+async fn listing_parameters_are_validated() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    for (path, code, field) in [
+        ("/users?limit=0", "limit-invalid", "limit"),
+        ("/users?limit=101", "limit-invalid", "limit"),
+        ("/users?limit=ten", "limit-invalid", "limit"),
+        ("/users?active=maybe", "active-invalid", "active"),
+    ] {
+        let answer = call(&f.users, Call::get(path, ctx(&admin))).await;
+        assert_eq!((answer.status, answer.code()), (400, code), "{path}");
+        assert_eq!(answer.json["field"], field);
+    }
+    let max = call(&f.users, Call::get("/users?limit=100", ctx(&admin))).await;
+    assert_eq!(max.status, 200);
+}
+
+#[tokio::test]
+async fn listing_filters_by_email_and_activity() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    add(&f.store, "user_a", "Alpha@Example.com", false).await;
+    add(&f.store, "user_b", "beta@example.com", false).await;
+    f.store
+        .set_flags(
+            "user_b",
+            FlagsPatch {
+                is_active: Some(false),
+                ..FlagsPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let by_email = call(
+        &f.users,
+        Call::get("/users?email=alpha@EXAMPLE.com", ctx(&admin)),
+    )
+    .await;
+    let ids: Vec<&str> = by_email.json["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["clerk_user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["user_a"]);
+    assert!(by_email.json["next_cursor"].is_null());
+    let none = call(
+        &f.users,
+        Call::get("/users?email=nobody@example.com", ctx(&admin)),
+    )
+    .await;
+    assert_eq!(none.json["users"], json!([]));
+    let inactive = call(&f.users, Call::get("/users?active=false", ctx(&admin))).await;
+    let ids: Vec<&str> = inactive.json["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["clerk_user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["user_b"]);
+    let active_b = call(
+        &f.users,
+        Call::get("/users?email=beta@example.com&active=true", ctx(&admin)),
+    )
+    .await;
+    assert_eq!(active_b.json["users"], json!([]));
+}
+
+#[tokio::test]
+async fn admins_patch_flags() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    let ann = add(&f.store, "user_p", "p@example.com", false).await;
+    let path = format!("/users/{}", ann.id);
+    let answer = call(
+        &f.users,
+        Call::patch(
+            &path,
+            r#"{"is_approved": false, "is_admin": true}"#,
+            ctx(&admin),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json["is_approved"], false);
+    assert_eq!(answer.json["is_admin"], true);
+    assert_eq!(answer.json["is_active"], true);
+    assert_ne!(
+        answer.json["updated_at"],
+        view_time(ann.updated_at),
+        "updated_at moves"
+    );
+    let stored = f.store.get_by_clerk_id("user_p").await.unwrap().unwrap();
+    assert!(!stored.is_approved && stored.is_admin);
+    // By Clerk id too.
+    let again = call(
+        &f.users,
+        Call::patch("/users/user_p", r#"{"is_active": false}"#, ctx(&admin)),
+    )
+    .await;
+    assert_eq!(again.json["is_active"], false);
+}
+
+fn view_time(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn patch_bodies_are_validated_field_by_field() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    add(&f.store, "user_v", "v@example.com", false).await;
+    let cases: [(&str, u16, &str, Option<&str>); 8] = [
+        (
+            r#"{"email": "x@example.com"}"#,
+            422,
+            "field-not-allowed",
+            Some("email"),
+        ),
+        (
+            r#"{"is_admin": true, "username": "root"}"#,
+            422,
+            "field-not-allowed",
+            Some("username"),
+        ),
+        (
+            r#"{"is_admin": "yes"}"#,
+            422,
+            "field-invalid",
+            Some("is_admin"),
+        ),
+        (
+            r#"{"is_active": null}"#,
+            422,
+            "field-invalid",
+            Some("is_active"),
+        ),
+        ("{}", 422, "no-fields", None),
+        ("not json", 400, "body-invalid", None),
+        ("[true]", 400, "body-invalid", None),
+        ("", 400, "body-invalid", None),
+    ];
+    for (body, status, code, field) in cases {
+        let answer = call(&f.users, Call::patch("/users/user_v", body, ctx(&admin))).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{body}");
+        assert_eq!(
+            answer.json.get("field").and_then(Value::as_str),
+            field,
+            "{body}"
+        );
+    }
+    let huge = format!(
+        r#"{{"is_admin": true, "pad": "{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    let answer = call(&f.users, Call::patch("/users/user_v", &huge, ctx(&admin))).await;
+    assert_eq!((answer.status, answer.code()), (413, "body-too-large"));
+    let stored = f.store.get_by_clerk_id("user_v").await.unwrap().unwrap();
+    assert!(!stored.is_admin, "nothing changed");
+}
+
+#[tokio::test]
+async fn admins_cannot_demote_themselves_nor_patch_the_deleted_or_unknown() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    let own = format!("/users/{}", admin.id);
+    let answer = call(
+        &f.users,
+        Call::patch(&own, r#"{"is_admin": false}"#, ctx(&admin)),
+    )
+    .await;
+    assert_eq!((answer.status, answer.code()), (409, "self-demotion"));
+    assert!(
+        f.store
+            .get_by_clerk_id("user_admin")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_admin
+    );
+    let fine = call(
+        &f.users,
+        Call::patch(&own, r#"{"is_admin": true}"#, ctx(&admin)),
+    )
+    .await;
+    assert_eq!(fine.status, 200);
+
+    add(&f.store, "user_gone", "gone@example.com", false).await;
+    f.store.deactivate("user_gone", 1_000).await.unwrap();
+    let gone = call(
+        &f.users,
+        Call::patch("/users/user_gone", r#"{"is_active": true}"#, ctx(&admin)),
+    )
+    .await;
+    assert_eq!((gone.status, gone.code()), (409, "user-deleted"));
+    let unknown = call(
+        &f.users,
+        Call::patch("/users/user_nope", r#"{"is_active": true}"#, ctx(&admin)),
+    )
+    .await;
+    assert_eq!((unknown.status, unknown.code()), (404, "user-not-found"));
+}
+
+#[tokio::test]
+async fn unknown_routes_404_and_wrong_methods_405() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    let nowhere = call(&f.users, Call::get("/nowhere", ctx(&admin))).await;
+    assert_eq!((nowhere.status, nowhere.code()), (404, "route-not-found"));
+    let deeper = call(&f.users, Call::get("/users/a/b", ctx(&admin))).await;
+    assert_eq!(deeper.status, 404);
+    for (method, path, allow) in [
+        ("POST", "/me", "GET"),
+        ("DELETE", "/users/user_admin", "GET, PATCH"),
+        ("PUT", "/users", "GET"),
+    ] {
+        let answer = call(
+            &f.users,
+            Call {
+                method,
+                path,
+                body: None,
+                context: ctx(&admin),
+                rest: false,
+            },
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (405, "method-not-allowed"),
+            "{method} {path}"
+        );
+        assert_eq!(answer.headers["allow"], allow);
+    }
+}
+
+#[tokio::test]
+async fn cors_for_listed_origins_only() {
+    let f = fixture(&[]).await;
+    let ann = add(&f.store, "user_cors", "cors@example.com", false).await;
+    let answer = call(&f.users, Call::get("/me", ctx(&ann))).await;
+    assert_eq!(answer.headers["access-control-allow-origin"], ORIGIN);
+    assert_eq!(answer.headers["vary"], "Origin");
+    let error = call(&f.users, Call::get("/users", ctx(&ann))).await;
+    assert_eq!(
+        error.headers["access-control-allow-origin"], ORIGIN,
+        "errors too, or browsers hide them"
+    );
+
+    let other = support::with_store(
+        f.store.clone(),
+        &[("CORS_ORIGINS", "https://app.example.com")],
+    )
+    .await;
+    let answer = call(&other.users, Call::get("/me", ctx(&ann))).await;
+    assert!(answer.headers.get("access-control-allow-origin").is_none());
+
+    let preflight = call(
+        &f.users,
+        Call {
+            method: "OPTIONS",
+            path: "/users/x",
+            body: None,
+            context: None,
+            rest: false,
+        },
+    )
+    .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.headers["access-control-allow-origin"], ORIGIN);
+    assert_eq!(
+        preflight.headers["access-control-allow-methods"],
+        "GET, PATCH, OPTIONS"
+    );
+    assert_eq!(
+        preflight.headers["access-control-allow-headers"],
+        "authorization, content-type"
+    );
+}
+
+fn clerk_user(id: &str, email: &str) -> Value {
+    json!({
+        "object": "user", "id": id, "username": null, "first_name": "Lazy", "last_name": "Sync",
+        "image_url": "https://img.clerk.com/lazy",
+        "email_addresses": [{ "id": "idn_l", "email_address": email }],
+        "primary_email_address_id": "idn_l", "public_metadata": {},
+        "created_at": 1_000, "updated_at": 2_000,
+    })
+}
+
+#[tokio::test]
+async fn lazy_sync_stores_a_missing_caller_through_the_webhook_mapping() {
+    let f = fixture(&[]).await;
+    f.clerk.set(
+        "/v1/users/user_lazy",
+        Reply::json(200, &clerk_user("user_lazy", "lazy@example.com")),
+    );
+    let unsynced = Some(context(None, "user_lazy", false, false));
+    let me = call(&f.users, Call::get("/me", unsynced.clone())).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["email"], "lazy@example.com");
+    assert_eq!(
+        me.json["username"], "lazy",
+        "the webhook's mapping: email local part"
+    );
+    assert_eq!(me.json["full_name"], "Lazy Sync");
+    assert_eq!(me.json["is_active"], true);
+    let stored = f.store.get_by_clerk_id("user_lazy").await.unwrap().unwrap();
+    assert_eq!(
+        stored.clerk_updated_at, 2_000,
+        "Clerk's updated_at orders it, as in the webhook"
+    );
+    let seen = f.clerk.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some("Bearer sk_test_users")
+    );
+    // Stored now: the next call needs no Clerk.
+    let again = call(&f.users, Call::get("/protected", unsynced)).await;
+    assert_eq!(again.json["user_id"], me.json["id"]);
+    assert_eq!(f.clerk.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn lazy_sync_when_clerk_is_down_or_has_no_such_user() {
+    let f = fixture(&[]).await;
+    let unsynced = |id: &str| Some(context(None, id, false, false));
+    f.clerk
+        .set("/v1/users/user_down", Reply::json(502, &json!({})));
+    let down = call(&f.users, Call::get("/me", unsynced("user_down"))).await;
+    assert_eq!((down.status, down.code()), (503, "clerk-unavailable"));
+    let missing = call(&f.users, Call::get("/me", unsynced("user_missing"))).await;
+    assert_eq!((missing.status, missing.code()), (404, "user-not-found"));
+    f.clerk.set(
+        "/v1/users/user_bad",
+        Reply::json(200, &json!({ "id": "user_other" })),
+    );
+    let bad = call(&f.users, Call::get("/me", unsynced("user_bad"))).await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (503, "clerk-unavailable"),
+        "never store a user under another id"
+    );
+    assert_eq!(f.store.get_by_clerk_id("user_bad").await.unwrap(), None);
+
+    let unreachable =
+        support::with_store(f.store.clone(), &[("CLERK_API_URL", "http://127.0.0.1:9")]).await;
+    let answer = call(&unreachable.users, Call::get("/me", unsynced("user_x"))).await;
+    assert_eq!((answer.status, answer.code()), (503, "clerk-unavailable"));
+}
+
+#[tokio::test]
+async fn auth_disabled_serves_the_fixed_development_user() {
+    let f = fixture(&[("AUTH_DISABLED", "true")]).await;
+    let me = call(&f.users, Call::get("/me", None)).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["id"], "00000000-0000-4000-8000-000000000001");
+    assert_eq!(me.json["clerk_user_id"], "dev_user");
+    assert_eq!(me.json["username"], "dev");
+    assert_eq!(me.json["is_admin"], true);
+    let list = call(&f.users, Call::get("/users", None)).await;
+    assert_eq!(list.json["users"].as_array().unwrap().len(), 1);
+    // Another instance finds it already there.
+    let second = support::with_store(f.store.clone(), &[("AUTH_DISABLED", "true")]).await;
+    assert_eq!(
+        call(&second.users, Call::get("/me", None)).await.json["id"],
+        me.json["id"]
+    );
+}
+
+#[tokio::test]
+async fn store_outage_is_503() {
+    let client = aws_sdk_dynamodb::Client::new(&shared::testing::local_stack_sdk_config().await);
+    let f = support::with_store(UserStore::new(client, "no-such-table"), &[]).await;
+    let answer = call(
+        &f.users,
+        Call::get("/me", Some(context(Some("x"), "user_x", true, true))),
+    )
+    .await;
+    assert_eq!((answer.status, answer.code()), (503, "store-unavailable"));
+    let list = call(
+        &f.users,
+        Call::get("/users", Some(context(Some("x"), "user_x", true, true))),
+    )
+    .await;
+    assert_eq!(list.status, 503);
+}
