@@ -2,15 +2,30 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help test check fmt bench stack-up stack-down
+.PHONY: help demo dev test check fmt bench events stack-up stack-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+demo: ## the whole story end to end on the local stack (webhook → DynamoDB → token → API)
+	infra/venv.sh
+	cargo build --workspace --bins
+	infra/with-stack.sh target/debug/demo
+
+dev: ## the local API on http://127.0.0.1:3000 for a front end (real Clerk keys from .env if present)
+	infra/venv.sh
+	cargo build --workspace --bins
+	set -a && eval "$$(infra/local-stack.sh up)" && set +a && target/debug/local-gateway
+
+events: ## re-sign events/ (development tokens expire in 1 h, webhook signatures in 5 min)
+	cargo run -q -p devtools --bin sign-events
 
 test: ## every test: unit tests, integration tests against the local stack (moto), the OpenAPI document
 	cargo build --workspace --all-targets
 	infra/with-stack.sh cargo test --workspace --all-targets
 	.venv/bin/openapi-spec-validator functions/users/openapi.json
+	AWS_DEFAULT_REGION=us-east-1 .venv/bin/cfn-lint template.yaml
+	.venv/bin/python tools/template.py check-table
 
 check: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check

@@ -48,6 +48,8 @@ async fn the_binary_allows_valid_tokens_and_answers_unauthorized_exactly() {
         ),
         ("CLERK_JWKS_URL".to_owned(), format!("{}/jwks", clerk.url())),
         ("USERS_TABLE".to_owned(), store.table().to_owned()),
+        // Secrets from the environment: the local stack's secret trusts the development key.
+        ("CLERK_SECRET_ARN".to_owned(), String::new()),
     ];
     let api = RuntimeApi::start().await.unwrap();
     let function = Function::spawn(binary(), &api, &env, None).unwrap();

@@ -1,6 +1,8 @@
 //! Development tools for this workspace: a Lambda runtime API emulator that runs the real
 //! function binaries on loopback, and what is built on it (benchmarks, event checks).
 
+pub mod events;
+pub mod gateway;
 pub mod runtime_api;
 
 pub use runtime_api::{Function, HarnessError, Outcome, RuntimeApi};
@@ -9,4 +11,25 @@ pub use runtime_api::{Function, HarnessError, Outcome, RuntimeApi};
 pub fn median<T: Ord + Copy + Default>(values: &mut [T]) -> T {
     values.sort_unstable();
     values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// The workspace root (this crate lives in `tools/devtools`).
+pub fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The routes of `template.yaml`, read by `tools/template.py` with the project's venv.
+pub fn template_routes() -> Result<gateway::Routes, String> {
+    let root = workspace();
+    let output = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tools/template.py"))
+        .arg("routes")
+        .output()
+        .map_err(|e| {
+            format!("cannot run tools/template.py (is the venv set up? infra/venv.sh): {e}")
+        })?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("tools/template.py routes: {e}"))
 }

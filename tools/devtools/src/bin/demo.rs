@@ -1,0 +1,233 @@
+//! `make demo`: the whole story on the local stack, through the local gateway, against the
+//! real function binaries. Prints a transcript; exits 0 only if every step behaved.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use devtools::events::{DEV_PUBLISHABLE_KEY, DEV_WEBHOOK_SECRET, clerk_user, dev_key, dev_token};
+use devtools::gateway::Gateway;
+use serde_json::{Value, json};
+
+struct Story {
+    http: reqwest::Client,
+    base: String,
+    failures: usize,
+}
+
+impl Story {
+    fn check(&mut self, step: &str, want: u16, got: u16, detail: &str) {
+        let mark = if want == got { "✓" } else { "✗" };
+        if want != got {
+            self.failures += 1;
+        }
+        println!("{mark} {step:<58} {got} (expected {want}) {detail}");
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(String, Vec<(&str, String)>)>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((body, headers)) = body {
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let json = response.json::<Value>().await.unwrap_or(Value::Null);
+                (status, json)
+            }
+            Err(error) => {
+                eprintln!("request failed: {error}");
+                (0, Value::Null)
+            }
+        }
+    }
+
+    async fn webhook(&self, id: &str, body: &Value) -> (u16, Value) {
+        let now = unix_now();
+        let body = body.to_string();
+        let signature = shared::svix::WebhookSecret::parse(DEV_WEBHOOK_SECRET)
+            .map(|s| s.sign(id, now, body.as_bytes()))
+            .unwrap_or_default();
+        let headers = vec![
+            ("svix-id", id.to_owned()),
+            ("svix-timestamp", now.to_string()),
+            ("svix-signature", signature),
+        ];
+        self.send(
+            reqwest::Method::POST,
+            "/auth/clerk/webhook",
+            None,
+            Some((body, headers)),
+        )
+        .await
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(0) => {
+            println!("\ndemo passed: every step behaved as expected");
+            ExitCode::SUCCESS
+        }
+        Ok(failures) => {
+            println!(
+                "\ndemo FAILED: {failures} step(s) did not behave (function logs in .local/logs/)"
+            );
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("demo could not run: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<usize, String> {
+    let table = std::env::var("USERS_TABLE")
+        .map_err(|_| "run through the local stack (make demo)".to_owned())?;
+    let root = devtools::workspace();
+    let routes = devtools::template_routes()?;
+    let env = vec![
+        (
+            "CLERK_PUBLISHABLE_KEY".to_owned(),
+            DEV_PUBLISHABLE_KEY.to_owned(),
+        ),
+        ("STAGE".to_owned(), "dev".to_owned()),
+        (
+            "CORS_ORIGINS".to_owned(),
+            "http://localhost:5173".to_owned(),
+        ),
+    ];
+    let bin_dir = root.join("target/debug");
+    println!(
+        "local gateway: {} routes from template.yaml, authorizer `{}`",
+        routes.routes.len(),
+        routes.authorizer
+    );
+    let gateway = Arc::new(
+        Gateway::start(routes, &bin_dir, &env, &root.join(".local/logs"))
+            .await
+            .map_err(|e| format!("starting the functions: {e}"))?,
+    );
+    let addr = Arc::clone(&gateway)
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("serving on http://{addr} (functions: target/debug/{{authorizer,webhook,users}})\n");
+    let mut story = Story {
+        http: reqwest::Client::new(),
+        base: format!("http://{addr}"),
+        failures: 0,
+    };
+
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let clerk_id = format!("user_demo_{}", &suffix[..8]);
+    let email = format!("demo.{}@example.com", &suffix[..8]);
+    let created = clerk_user("user.created", &clerk_id, &email, false, 1_000);
+    let (status, body) = story
+        .webhook(&format!("msg_demo_{}", &suffix[..8]), &created)
+        .await;
+    story.check(
+        "Clerk → POST /auth/clerk/webhook  user.created (Svix-signed)",
+        200,
+        status,
+        &body["code"].to_string(),
+    );
+
+    let sdk = shared::aws::sdk_config().await;
+    let store = shared::UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    match store.get_by_clerk_id(&clerk_id).await {
+        Ok(Some(user)) => {
+            story.check("DynamoDB holds the user", 200, 200, "");
+            println!(
+                "    id={} username={} email={} active={} approved={} admin={}",
+                user.id,
+                user.username,
+                user.email.unwrap_or_default(),
+                user.is_active,
+                user.is_approved,
+                user.is_admin
+            );
+        }
+        other => story.check("DynamoDB holds the user", 200, 404, &format!("{other:?}")),
+    }
+
+    let key = dev_key();
+    let token = dev_token(&key, &clerk_id, unix_now());
+    println!("    session token for {clerk_id}: {}…", &token[..24]);
+    let (status, me) = story
+        .send(reqwest::Method::GET, "/me", Some(&token), None)
+        .await;
+    story.check("GET /me with the session token", 200, status, "");
+    println!(
+        "    {}",
+        json!({ "id": me["id"], "username": me["username"], "email": me["email"] })
+    );
+
+    let tampered = {
+        let mut t = token.clone().into_bytes();
+        let last = t.len() - 5;
+        t[last] = if t[last] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(t).unwrap_or_default()
+    };
+    let (status, _) = story
+        .send(reqwest::Method::GET, "/me", Some(&tampered), None)
+        .await;
+    story.check("GET /me with a tampered token", 401, status, "");
+
+    let (status, body) = story
+        .send(reqwest::Method::GET, "/users", Some(&token), None)
+        .await;
+    story.check(
+        "GET /users as a non-admin",
+        403,
+        status,
+        &body["code"].to_string(),
+    );
+
+    let deleted = json!({ "type": "user.deleted", "object": "event", "timestamp": unix_now(), "data": { "object": "user", "id": clerk_id, "deleted": true } });
+    let (status, body) = story
+        .webhook(&format!("msg_demo_del_{}", &suffix[..8]), &deleted)
+        .await;
+    story.check(
+        "Clerk → POST /auth/clerk/webhook  user.deleted",
+        200,
+        status,
+        &body["code"].to_string(),
+    );
+
+    let (status, _) = story
+        .send(reqwest::Method::GET, "/me", Some(&token), None)
+        .await;
+    story.check(
+        "GET /me after the deletion (authorizer denies)",
+        403,
+        status,
+        "",
+    );
+    Ok(story.failures)
+}

@@ -1,0 +1,334 @@
+//! A local stand-in for the deployed HTTP API: routes from `template.yaml`, the authorizer
+//! run in front of protected routes with its context injected (cargo-lambda's emulator sends
+//! none), the webhook route public. Every function is its real binary behind its own
+//! runtime API emulator; nothing is linked into the gateway.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+use crate::{Function, HarnessError, RuntimeApi};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One route of the HTTP API, as `tools/template.py routes` prints it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RouteSpec {
+    /// Binary of the integration.
+    pub binary: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path template, `{name}` for a parameter.
+    pub path: String,
+    /// Behind the default authorizer.
+    pub authorized: bool,
+}
+
+/// The routes and the authorizer of the template.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Routes {
+    /// Binary of the default authorizer.
+    pub authorizer: String,
+    /// The routes.
+    pub routes: Vec<RouteSpec>,
+}
+
+/// The running gateway and its functions.
+pub struct Gateway {
+    routes: Routes,
+    apis: HashMap<String, RuntimeApi>,
+    cors_origins: Vec<String>,
+    _functions: Vec<Function>,
+}
+
+impl Gateway {
+    /// Spawns every function binary from `bin_dir` with `env`, logs into `log_dir`.
+    pub async fn start(
+        routes: Routes,
+        bin_dir: &Path,
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> Result<Self, HarnessError> {
+        std::fs::create_dir_all(log_dir)?;
+        let mut names: Vec<String> = routes.routes.iter().map(|r| r.binary.clone()).collect();
+        names.push(routes.authorizer.clone());
+        names.sort();
+        names.dedup();
+        let mut apis = HashMap::new();
+        let mut functions = Vec::new();
+        for name in names {
+            let api = RuntimeApi::start().await?;
+            let log = log_dir.join(format!("{name}.log"));
+            functions.push(Function::spawn(
+                &bin_dir.join(&name),
+                &api,
+                env,
+                Some(&log),
+            )?);
+            api.wait_ready(TIMEOUT).await?;
+            apis.insert(name, api);
+        }
+        let cors_origins = env
+            .iter()
+            .find(|(k, _)| k == "CORS_ORIGINS")
+            .map(|(_, v)| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            routes,
+            apis,
+            cors_origins,
+            _functions: functions,
+        })
+    }
+
+    /// Serves on `addr` (port 0: any free port); returns the bound address.
+    pub async fn serve(self: Arc<Self>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let gateway = Arc::clone(&self);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let gateway = Arc::clone(&gateway);
+                        async move { Ok::<_, Infallible>(gateway.handle(req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(bound)
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let method = parts.method.as_str().to_owned();
+        let path = parts.uri.path().to_owned();
+        let query = parts.uri.query().unwrap_or_default().to_owned();
+        let origin = parts
+            .headers
+            .get("origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if method == "OPTIONS" {
+            return self.preflight(origin.as_deref());
+        }
+        let Some((route, params)) = self.route(&method, &path) else {
+            return message(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let headers: Map<String, Value> = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), json!(v.to_str().ok()?))))
+            .collect();
+        let cookies: Vec<String> = parts
+            .headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split("; ").map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        let route_key = format!("{} {}", route.method, route.path);
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": headers,
+            "queryStringParameters": query_map(&query),
+            "pathParameters": params,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "local",
+                "domainName": "localhost",
+                "domainPrefix": "localhost",
+                "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local" },
+                "requestId": uuid::Uuid::new_v4().to_string(),
+                "routeKey": route_key,
+                "stage": "$default",
+                "time": "01/Jan/2026:00:00:00 +0000",
+                "timeEpoch": 0
+            },
+            "isBase64Encoded": false
+        });
+        if !cookies.is_empty() {
+            event["cookies"] = json!(cookies);
+        }
+        if route.authorized {
+            let Some(authorization) = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+            else {
+                // The identity source is missing: API Gateway answers without invoking.
+                return message(StatusCode::UNAUTHORIZED, "Unauthorized");
+            };
+            let mut auth_event = event.clone();
+            auth_event["type"] = json!("REQUEST");
+            auth_event["routeArn"] = json!(format!(
+                "arn:aws:execute-api:us-east-1:123456789012:local/$default/{}{}",
+                route.method, path
+            ));
+            auth_event["identitySource"] = json!([authorization]);
+            let Some(api) = self.apis.get(&self.routes.authorizer) else {
+                return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+            };
+            match api.invoke(auth_event, TIMEOUT).await {
+                Ok(outcome) if !outcome.ok && outcome.body["errorMessage"] == "Unauthorized" => {
+                    return message(StatusCode::UNAUTHORIZED, "Unauthorized");
+                }
+                Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == true => {
+                    event["requestContext"]["authorizer"] =
+                        json!({ "lambda": outcome.body["context"] });
+                }
+                Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == false => {
+                    return message(StatusCode::FORBIDDEN, "Forbidden");
+                }
+                _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+            }
+        }
+        if !body.is_empty() {
+            match std::str::from_utf8(&body) {
+                Ok(text) => event["body"] = json!(text),
+                Err(_) => {
+                    event["body"] = json!(STANDARD.encode(&body));
+                    event["isBase64Encoded"] = json!(true);
+                }
+            }
+        }
+        let Some(api) = self.apis.get(&route.binary) else {
+            return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        };
+        match api.invoke(event, TIMEOUT).await {
+            Ok(outcome) if outcome.ok => proxy_response(&outcome.body),
+            _ => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        }
+    }
+
+    fn route(&self, method: &str, path: &str) -> Option<(&RouteSpec, Map<String, Value>)> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.routes.routes.iter().find_map(|route| {
+            if route.method != method {
+                return None;
+            }
+            let template: Vec<&str> = route.path.trim_matches('/').split('/').collect();
+            if template.len() != segments.len() {
+                return None;
+            }
+            let mut params = Map::new();
+            for (t, s) in template.iter().zip(&segments) {
+                match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                    Some(name) if !s.is_empty() => {
+                        params.insert(name.to_owned(), json!(s));
+                    }
+                    Some(_) => return None,
+                    None if t == s => {}
+                    None => return None,
+                }
+            }
+            Some((route, params))
+        })
+    }
+
+    /// API Gateway's CORS configuration answers preflights itself.
+    fn preflight(&self, origin: Option<&str>) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        if let Some(origin) = origin.filter(|o| self.cors_origins.iter().any(|c| c == o)) {
+            let headers = response.headers_mut();
+            let mut set = |name: &'static str, value: &str| {
+                if let Ok(value) = value.parse() {
+                    headers.insert(name, value);
+                }
+            };
+            set("access-control-allow-origin", origin);
+            set("access-control-allow-methods", "GET, PATCH, OPTIONS");
+            set(
+                "access-control-allow-headers",
+                "authorization, content-type",
+            );
+            set("access-control-max-age", "600");
+        }
+        response
+    }
+}
+
+fn query_map(query: &str) -> Value {
+    let map: Map<String, Value> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), json!(v))
+        })
+        .collect();
+    if map.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(map)
+    }
+}
+
+fn message(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(
+        json!({ "message": text }).to_string(),
+    )));
+    *response.status_mut() = status;
+    if let Ok(value) = "application/json".parse() {
+        response.headers_mut().insert("content-type", value);
+    }
+    response
+}
+
+/// An API Gateway v2 proxy response (`statusCode`, `headers`, `body`, `isBase64Encoded`).
+fn proxy_response(answer: &Value) -> Response<Full<Bytes>> {
+    let status = answer["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(500);
+    let body = answer["body"].as_str().unwrap_or_default();
+    let bytes = if answer["isBase64Encoded"] == true {
+        STANDARD.decode(body).unwrap_or_default()
+    } else {
+        body.as_bytes().to_vec()
+    };
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(headers) = answer["headers"].as_object() {
+        for (name, value) in headers {
+            if let (Ok(name), Some(Ok(value))) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                value.as_str().map(http::HeaderValue::from_str),
+            ) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
+    response
+}

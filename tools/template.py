@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Reads template.yaml for the tooling: one source of truth for tables and routes.
+
+usage:
+  tools/template.py check-table   # exit 1 unless UsersTable agrees with infra/users-table.json
+  tools/template.py routes        # the authorizer and HttpApi routes as JSON, for the local gateway
+"""
+
+import json
+import pathlib
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Keeps CloudFormation tags (!Ref, !Sub, …) as {"Tag": value} instead of failing."""
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {suffix: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def template():
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)
+
+
+def check_table() -> int:
+    table = template()["Resources"]["UsersTable"]["Properties"]
+    spec = json.loads((ROOT / "infra" / "users-table.json").read_text())
+    wrong = [key for key, value in spec.items() if table.get(key) != value]
+    for key in wrong:
+        print(f"template.yaml UsersTable.{key} differs from infra/users-table.json", file=sys.stderr)
+    if not wrong:
+        print(f"template.yaml UsersTable agrees with infra/users-table.json ({len(spec)} properties)")
+    return 1 if wrong else 0
+
+
+def routes() -> int:
+    resources = template()["Resources"]
+    out = []
+    for name, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            props = event["Properties"]
+            authorizer = props.get("Auth", {}).get("Authorizer", "DEFAULT")
+            out.append({
+                "function": name,
+                "binary": binary,
+                "method": props["Method"].upper(),
+                "path": props["Path"],
+                "authorized": authorizer != "NONE",
+            })
+    api = next(r for r in resources.values() if r.get("Type") == "AWS::Serverless::HttpApi")
+    auth = api["Properties"]["Auth"]
+    default = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    authorizer_resource = default["FunctionArn"]["GetAtt"].split(".")[0]
+    authorizer = resources[authorizer_resource]["Metadata"]["BuildProperties"]["Binary"]
+    print(json.dumps({"authorizer": authorizer, "routes": out}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    commands = {"check-table": check_table, "routes": routes}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(commands[sys.argv[1]]())
