@@ -69,7 +69,7 @@ impl Event {
             "user.created" | "user.updated" => {
                 let user: ClerkUser = serde_json::from_value(self.data.clone())
                     .map_err(|_| EventError::InvalidUser)?;
-                if !valid_user_id(&user.id) {
+                if !is_user_id(&user.id) {
                     return Err(EventError::InvalidUser);
                 }
                 Ok(Some(UserEvent::Upsert(Box::new(user))))
@@ -80,7 +80,7 @@ impl Event {
                     .get("id")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                if !valid_user_id(id) {
+                if !is_user_id(id) {
                     return Err(EventError::InvalidUser);
                 }
                 Ok(Some(UserEvent::Deleted { id: id.to_owned() }))
@@ -104,7 +104,8 @@ pub fn to_millis(timestamp: i64) -> i64 {
     }
 }
 
-fn valid_user_id(id: &str) -> bool {
+/// Whether `id` has the shape of a Clerk user id (what we accept as one in paths and events).
+pub fn is_user_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id

@@ -41,6 +41,31 @@ pub async fn fresh_store() -> crate::UserStore {
     crate::UserStore::new(client, table)
 }
 
+/// A store over a table that does not exist: every call fails as when DynamoDB is down.
+pub async fn missing_table_store() -> crate::UserStore {
+    let client = aws_sdk_dynamodb::Client::new(&local_stack_sdk_config().await);
+    crate::UserStore::new(client, "no-such-table")
+}
+
+/// A Clerk profile with just the fields most tests care about (stamp 1).
+pub fn profile(
+    clerk_user_id: &str,
+    email: Option<&str>,
+    username: &str,
+) -> crate::store::ClerkProfile {
+    crate::store::ClerkProfile {
+        clerk_user_id: clerk_user_id.to_owned(),
+        email: email.map(str::to_owned),
+        username: username.to_owned(),
+        first_name: None,
+        last_name: None,
+        full_name: None,
+        image_url: None,
+        is_admin: None,
+        clerk_updated_at: 1,
+    }
+}
+
 /// The users table definition, as committed in `infra/users-table.json`.
 pub fn table_spec() -> Value {
     serde_json::from_str(include_str!("../../infra/users-table.json"))

@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::clock::Clock;
 use shared::token::{Rejection, SetupError};
-use shared::{Config, SecretsProvider, UserStore, Verifier};
+use shared::{Services, Verifier};
 use tokio::sync::OnceCell;
 
 pub use decision::{Decision, Identity};
@@ -20,11 +19,7 @@ pub use event::Request;
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Authorizer {
-    config: Config,
-    secrets: SecretsProvider,
-    store: UserStore,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
+    services: Services,
     // Built on first use: the key source may depend on secrets (CLERK_JWT_KEY, the secret
     // key), and reading them is network I/O that must not sit in init.
     verifier: OnceCell<Verifier>,
@@ -32,26 +27,16 @@ pub struct Authorizer {
 
 impl Authorizer {
     /// Assembles the authorizer; nothing is fetched yet.
-    pub fn new(
-        config: Config,
-        secrets: SecretsProvider,
-        store: UserStore,
-        http: reqwest::Client,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(services: Services) -> Self {
         Self {
-            config,
-            secrets,
-            store,
-            http,
-            clock,
+            services,
             verifier: OnceCell::new(),
         }
     }
 
     /// Loads secrets and keys ahead of the first request; never fails (logged instead).
     pub async fn warm_up(&self) {
-        if self.config.auth_disabled {
+        if self.services.config.auth_disabled {
             return;
         }
         if let Ok(verifier) = self.verifier().await {
@@ -62,27 +47,23 @@ impl Authorizer {
     async fn verifier(&self) -> Result<&Verifier, &'static str> {
         self.verifier
             .get_or_try_init(|| async {
-                let secrets = self.secrets.get().await.map_err(|error| {
+                let s = &self.services;
+                let secrets = s.secrets.get().await.map_err(|error| {
                     tracing::error!(%error, "secrets unavailable");
                     "secrets-unavailable"
                 })?;
-                Verifier::from_config(
-                    &self.config,
-                    &secrets,
-                    self.http.clone(),
-                    Arc::clone(&self.clock),
-                )
-                .map_err(|error: SetupError| {
-                    tracing::error!(%error, "authorizer misconfigured");
-                    "config-invalid"
-                })
+                Verifier::from_config(&s.config, &secrets, s.http().clone(), Arc::clone(&s.clock))
+                    .map_err(|error: SetupError| {
+                        tracing::error!(%error, "authorizer misconfigured");
+                        "config-invalid"
+                    })
             })
             .await
     }
 
     /// Decides for a request carrying `token`.
     pub async fn decide(&self, token: Option<&str>) -> Decision {
-        if self.config.auth_disabled {
+        if self.services.config.auth_disabled {
             return Decision::Allow(Identity::dev());
         }
         let Some(token) = token else {
@@ -100,14 +81,14 @@ impl Authorizer {
             Err(rejection) => return Decision::Unauthorized(rejection.code()),
         };
         let who = Some(claims.sub.clone());
-        match self.store.get_by_clerk_id(&claims.sub).await {
+        match self.services.store.get_by_clerk_id(&claims.sub).await {
             Err(error) => {
                 tracing::error!(%error, "user store unavailable");
                 forbidden("store-unavailable", who)
             }
             // Not stored yet (the webhook is on its way): treat the caller as the record
             // would be on creation, so a lazy sync cannot bypass manual approval.
-            Ok(None) if self.config.auto_approve_users => {
+            Ok(None) if self.services.config.auto_approve_users => {
                 Decision::Allow(Identity::unsynced(&claims))
             }
             Ok(None) => forbidden("user-unapproved", who),

@@ -7,27 +7,12 @@ use std::sync::Arc;
 
 use authorizer::{Authorizer, handler};
 use lambda_runtime::{Error, run, service_fn};
-use shared::clock::SystemClock;
-use shared::{Config, SecretsProvider, UserStore};
+use shared::Services;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    if config.auth_disabled {
-        tracing::warn!("AUTH_DISABLED=true: every request is allowed as the development user");
-    }
-    let sdk = shared::aws::sdk_config().await;
-    let store = UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table()?);
-    let secrets = SecretsProvider::from_config(&config, &sdk);
-    let http = shared::keys::http_client();
-    let authorizer = Arc::new(Authorizer::new(
-        config,
-        secrets,
-        store,
-        http,
-        Arc::new(SystemClock),
-    ));
+    let authorizer = Arc::new(Authorizer::new(Services::from_env().await?));
     // Secrets and keys load while the runtime asks for the first event, not before.
     tokio::spawn({
         let authorizer = Arc::clone(&authorizer);

@@ -9,9 +9,9 @@ use authorizer::{Authorizer, handler};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
-use shared::store::{ClerkProfile, FlagsPatch, NewUserFlags};
+use shared::store::{FlagsPatch, NewUserFlags};
 use shared::testing::{FakeClerk, Reply, TestKey, session_claims};
-use shared::{ClerkSecrets, Config, SecretsProvider, UserStore, testing};
+use shared::{ClerkSecrets, Config, SecretsProvider, Services, UserStore, testing};
 
 const ISSUER: &str = "https://clerk.example.com";
 const PUBLISHABLE_KEY: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
@@ -56,13 +56,8 @@ async fn fixture(extra: &[(&str, &str)]) -> Fixture {
         Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .unwrap();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
-    let authorizer = Authorizer::new(
-        config,
-        SecretsProvider::fixed(ClerkSecrets::default()),
-        store.clone(),
-        shared::keys::http_client(),
-        clock,
-    );
+    let secrets = SecretsProvider::fixed(ClerkSecrets::default());
+    let authorizer = Authorizer::new(Services::new(config, secrets, store.clone(), clock));
     Fixture {
         authorizer,
         store,
@@ -71,17 +66,7 @@ async fn fixture(extra: &[(&str, &str)]) -> Fixture {
 }
 
 async fn add_user(store: &UserStore, clerk_id: &str, patch: FlagsPatch) -> shared::User {
-    let profile = ClerkProfile {
-        clerk_user_id: clerk_id.into(),
-        email: Some(format!("{clerk_id}@example.com")),
-        username: clerk_id.into(),
-        first_name: None,
-        last_name: None,
-        full_name: None,
-        image_url: None,
-        is_admin: None,
-        clerk_updated_at: 1,
-    };
+    let profile = testing::profile(clerk_id, Some(&format!("{clerk_id}@example.com")), clerk_id);
     store
         .upsert_from_clerk(&profile, NewUserFlags::default())
         .await
@@ -361,7 +346,6 @@ async fn unreachable_keys_deny_instead_of_401() {
 async fn unreachable_store_denies() {
     let clerk = FakeClerk::start().await;
     clerk.serve_keys("/jwks", &[key()]);
-    let client = aws_sdk_dynamodb::Client::new(&testing::local_stack_sdk_config().await);
     let jwks = format!("{}/jwks", clerk.url());
     let config = Config::from_lookup(|name| match name {
         "CLERK_PUBLISHABLE_KEY" => Some(PUBLISHABLE_KEY.into()),
@@ -369,13 +353,12 @@ async fn unreachable_store_denies() {
         _ => None,
     })
     .unwrap();
-    let authorizer = Authorizer::new(
+    let authorizer = Authorizer::new(Services::new(
         config,
         SecretsProvider::fixed(ClerkSecrets::default()),
-        UserStore::new(client, "no-such-table"),
-        shared::keys::http_client(),
+        testing::missing_table_store().await,
         Arc::new(ManualClock::at(NOW as u64)),
-    );
+    ));
     let answer = invoke(&authorizer, event(HTTP_V2, &token("user_a")))
         .await
         .unwrap();

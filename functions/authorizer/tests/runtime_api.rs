@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use devtools::{Function, RuntimeApi};
 use serde_json::{Value, json};
-use shared::store::{ClerkProfile, NewUserFlags};
+use shared::store::NewUserFlags;
 use shared::testing::{self, FakeClerk, TestKey};
 
 const ISSUER: &str = "https://clerk.example.com";
@@ -25,17 +25,7 @@ async fn the_binary_allows_valid_tokens_and_answers_unauthorized_exactly() {
     let clerk = FakeClerk::start().await;
     clerk.serve_keys("/jwks", &[&key]);
     let store = testing::fresh_store().await;
-    let profile = ClerkProfile {
-        clerk_user_id: "user_bin".into(),
-        email: Some("bin@example.com".into()),
-        username: "bin".into(),
-        first_name: None,
-        last_name: None,
-        full_name: None,
-        image_url: None,
-        is_admin: None,
-        clerk_updated_at: 1,
-    };
+    let profile = testing::profile("user_bin", Some("bin@example.com"), "bin");
     let user = store
         .upsert_from_clerk(&profile, NewUserFlags::default())
         .await

@@ -10,15 +10,12 @@ pub mod cursor;
 pub mod problem;
 pub mod view;
 
-use std::sync::Arc;
-
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value, json};
 use shared::clerk::{self, ClerkUser};
-use shared::clock::Clock;
 use shared::store::{ClerkProfile, FlagsPatch, ListQuery, StoreError};
-use shared::{Config, SecretsProvider, User, UserStore, dev};
+use shared::{Services, User, dev};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -34,11 +31,7 @@ const DEFAULT_LIMIT: u32 = 20;
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Users {
-    config: Config,
-    secrets: SecretsProvider,
-    store: UserStore,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
+    services: Services,
     dev_user_ready: OnceCell<()>,
 }
 
@@ -54,19 +47,9 @@ enum Route {
 
 impl Users {
     /// Assembles the API.
-    pub fn new(
-        config: Config,
-        secrets: SecretsProvider,
-        store: UserStore,
-        http: reqwest::Client,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(services: Services) -> Self {
         Self {
-            config,
-            secrets,
-            store,
-            http,
-            clock,
+            services,
             dev_user_ready: OnceCell::new(),
         }
     }
@@ -78,7 +61,7 @@ impl Users {
             .get(http::header::ORIGIN)
             .and_then(|v| v.to_str().ok());
         let mut response = if request.method() == http::Method::OPTIONS {
-            cors::preflight(&self.config.cors_origins, origin)
+            cors::preflight(&self.services.config.cors_origins, origin)
         } else {
             match self.route(request).await {
                 Ok(response) => response,
@@ -94,13 +77,13 @@ impl Users {
                 }
             }
         };
-        cors::decorate(&mut response, &self.config.cors_origins, origin);
+        cors::decorate(&mut response, &self.services.config.cors_origins, origin);
         response
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, Problem> {
         let route = match_route(request)?;
-        let caller = if self.config.auth_disabled {
+        let caller = if self.services.config.auth_disabled {
             self.ensure_dev_user().await?;
             Caller::dev()
         } else {
@@ -146,6 +129,7 @@ impl Users {
                     .with_field("is_admin"));
                 }
                 let updated = self
+                    .services
                     .store
                     .set_flags(&target.clerk_user_id, patch)
                     .await
@@ -166,6 +150,7 @@ impl Users {
     /// webhook has not delivered it yet.
     async fn caller_record(&self, caller: &Caller) -> Result<User, Problem> {
         if let Some(user) = self
+            .services
             .store
             .get_by_clerk_id(&caller.clerk_user_id)
             .await
@@ -177,13 +162,13 @@ impl Users {
     }
 
     async fn lazy_sync(&self, clerk_user_id: &str) -> Result<User, Problem> {
-        let secrets = self.secrets.get().await.map_err(|error| {
+        let secrets = self.services.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
             unavailable("secrets-unavailable")
         })?;
         let fetched = shared::clerk_api::get_user(
-            &self.http,
-            &self.config.api_url,
+            self.services.http(),
+            &self.services.config.api_url,
             secrets.secret_key.as_ref(),
             clerk_user_id,
         )
@@ -202,15 +187,16 @@ impl Users {
                 return Err(unavailable("clerk-unavailable"));
             }
         };
-        let now_ms = self.clock.unix_seconds().saturating_mul(1000);
-        let flags = clerk::new_user_flags(self.config.auto_approve_users);
-        match shared::sync::sync_user(&self.store, &clerk_user, now_ms, flags).await {
+        let now_ms = self.services.clock.unix_seconds().saturating_mul(1000);
+        let flags = clerk::new_user_flags(self.services.config.auto_approve_users);
+        match shared::sync::sync_user(&self.services.store, &clerk_user, now_ms, flags).await {
             Ok(written) => {
                 tracing::info!(clerk_user_id, "lazy sync stored the user");
                 Ok(written.user)
             }
             // The webhook won the race: read what it stored.
             Err(StoreError::Stale) => self
+                .services
                 .store
                 .get_by_clerk_id(clerk_user_id)
                 .await
@@ -247,6 +233,7 @@ impl Users {
         if let Some(email) = params.first("email") {
             // Unique: a page of at most one user, never a next page.
             let found = self
+                .services
                 .store
                 .get_by_email(email)
                 .await
@@ -267,6 +254,7 @@ impl Users {
             .map(|c| codec.decode(c, active))
             .transpose()?;
         let page = self
+            .services
             .store
             .list(&ListQuery {
                 limit,
@@ -284,21 +272,21 @@ impl Users {
     }
 
     async fn cursor_codec(&self) -> Result<CursorCodec, Problem> {
-        let secrets = self.secrets.get().await.map_err(|error| {
+        let secrets = self.services.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
             unavailable("secrets-unavailable")
         })?;
         Ok(match &secrets.secret_key {
             Some(key) => CursorCodec::new(key.expose().as_bytes()),
-            None => CursorCodec::new(self.store.table().as_bytes()),
+            None => CursorCodec::new(self.services.store.table().as_bytes()),
         })
     }
 
     /// A user by our UUID or by Clerk id.
     async fn find(&self, id: &str) -> Result<User, Problem> {
         let found = match Uuid::parse_str(id) {
-            Ok(uuid) => self.store.get_by_id(uuid).await,
-            Err(_) if is_clerk_id(id) => self.store.get_by_clerk_id(id).await,
+            Ok(uuid) => self.services.store.get_by_id(uuid).await,
+            Err(_) if clerk::is_user_id(id) => self.services.store.get_by_clerk_id(id).await,
             Err(_) => return Err(not_found()),
         };
         found.map_err(|e| store_problem(&e))?.ok_or_else(not_found)
@@ -321,6 +309,7 @@ impl Users {
                 };
                 let flags = clerk::new_user_flags(true);
                 match self
+                    .services
                     .store
                     .create_with_id(dev::DEV_USER_ID, &profile, flags)
                     .await
@@ -409,14 +398,6 @@ fn store_problem(error: &StoreError) -> Problem {
         StoreError::Unavailable(_) => unavailable("store-unavailable"),
         _ => internal(),
     }
-}
-
-fn is_clerk_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The PATCH body: only `is_approved`, `is_admin`, `is_active`, each a boolean.

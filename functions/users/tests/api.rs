@@ -630,8 +630,7 @@ async fn auth_disabled_serves_the_fixed_development_user() {
 
 #[tokio::test]
 async fn store_outage_is_503() {
-    let client = aws_sdk_dynamodb::Client::new(&shared::testing::local_stack_sdk_config().await);
-    let f = support::with_store(UserStore::new(client, "no-such-table"), &[]).await;
+    let f = support::with_store(shared::testing::missing_table_store().await, &[]).await;
     let answer = call(
         &f.users,
         Call::get("/me", Some(context(Some("x"), "user_x", true, true))),

@@ -8,7 +8,6 @@
 //! so a retry or a late delivery is harmless.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -18,11 +17,10 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
+use shared::Services;
 use shared::clerk::{self, Event, UserEvent};
-use shared::clock::Clock;
 use shared::store::{Applied, Delivery, StoreError};
 use shared::svix::{self, SignatureError, SignedHeaders, WebhookSecret};
-use shared::{Config, SecretsProvider, UserStore};
 
 /// Largest body accepted (Clerk's user events are a few KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -44,26 +42,13 @@ const fn outcome(status: u16, code: &'static str) -> Outcome {
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Webhook {
-    config: Config,
-    secrets: SecretsProvider,
-    store: UserStore,
-    clock: Arc<dyn Clock>,
+    services: Services,
 }
 
 impl Webhook {
     /// Assembles the endpoint.
-    pub fn new(
-        config: Config,
-        secrets: SecretsProvider,
-        store: UserStore,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            config,
-            secrets,
-            store,
-            clock,
-        }
+    pub fn new(services: Services) -> Self {
+        Self { services }
     }
 
     /// Handles one delivery: headers, raw body (already base64-decoded if it was).
@@ -97,7 +82,7 @@ impl Webhook {
             UserEvent::Upsert(user) => user.id.clone(),
             UserEvent::Deleted { id } => id.clone(),
         };
-        match self.store.delivery_seen(signed.id).await {
+        match self.services.store.delivery_seen(signed.id).await {
             Ok(true) => {
                 return self.log(
                     &signed,
@@ -118,10 +103,10 @@ impl Webhook {
         let event_ms = event.timestamp_ms().unwrap_or(sent_ms);
         let result = match &user_event {
             UserEvent::Upsert(user) => {
-                let flags = clerk::new_user_flags(self.config.auto_approve_users);
-                shared::sync::sync_user(&self.store, user, event_ms, flags).await
+                let flags = clerk::new_user_flags(self.services.config.auto_approve_users);
+                shared::sync::sync_user(&self.services.store, user, event_ms, flags).await
             }
-            UserEvent::Deleted { id } => self.store.deactivate(id, event_ms).await,
+            UserEvent::Deleted { id } => self.services.store.deactivate(id, event_ms).await,
         };
         let answer = match result {
             Ok(written) if written.applied == Applied::Created => outcome(200, "created"),
@@ -139,20 +124,24 @@ impl Webhook {
     /// Verifies against the current secrets, then once more after a forced re-read when
     /// nothing matched: a rotated secret is picked up without a redeploy.
     async fn verify(&self, signed: &SignedHeaders<'_>, body: &[u8]) -> Result<(), Outcome> {
-        let now = self.clock.unix_seconds();
-        let secrets = self.secrets.get().await.map_err(|error| {
-            tracing::error!(%error, "secrets unavailable");
-            outcome(500, "secrets-unavailable")
-        })?;
+        let now = self.services.clock.unix_seconds();
+        let secrets = self
+            .services
+            .secrets
+            .get()
+            .await
+            .map_err(secrets_unavailable)?;
         let keys = webhook_keys(&secrets.webhook_secrets)?;
         match svix::verify(&keys, signed, body, now) {
             Err(SignatureError::InvalidSignature) => {}
             other => return other.map_err(rejected),
         }
-        let fresh = self.secrets.refresh().await.map_err(|error| {
-            tracing::error!(%error, "secrets unavailable");
-            outcome(500, "secrets-unavailable")
-        })?;
+        let fresh = self
+            .services
+            .secrets
+            .refresh()
+            .await
+            .map_err(secrets_unavailable)?;
         if fresh.webhook_secrets == secrets.webhook_secrets {
             return Err(rejected(SignatureError::InvalidSignature));
         }
@@ -175,7 +164,7 @@ impl Webhook {
         };
         // Recorded after the work: a failure before this point leaves nothing that would
         // make the retry look like a duplicate.
-        if let Err(error) = self.store.record_delivery(&delivery).await {
+        if let Err(error) = self.services.store.record_delivery(&delivery).await {
             tracing::warn!(%error, "delivery not recorded");
         }
         self.log(signed, event, clerk_user_id, answer)
@@ -197,6 +186,11 @@ impl Webhook {
         );
         answer
     }
+}
+
+fn secrets_unavailable(error: shared::SecretsError) -> Outcome {
+    tracing::error!(%error, "secrets unavailable");
+    outcome(500, "secrets-unavailable")
 }
 
 fn rejected(error: SignatureError) -> Outcome {

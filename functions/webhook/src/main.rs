@@ -6,18 +6,13 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, run, service_fn};
-use shared::clock::SystemClock;
-use shared::{Config, SecretsProvider, UserStore};
+use shared::Services;
 use webhook::{Webhook, handler};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    let sdk = shared::aws::sdk_config().await;
-    let store = UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table()?);
-    let secrets = SecretsProvider::from_config(&config, &sdk);
-    let webhook = Arc::new(Webhook::new(config, secrets, store, Arc::new(SystemClock)));
+    let webhook = Arc::new(Webhook::new(Services::from_env().await?));
     run(service_fn(move |event| {
         let webhook = Arc::clone(&webhook);
         async move { handler(&webhook, event).await }

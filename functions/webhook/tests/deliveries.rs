@@ -588,8 +588,7 @@ async fn a_rotated_secret_is_picked_up_without_a_redeploy() {
 
 #[tokio::test]
 async fn transient_failures_are_500_so_svix_retries() {
-    let client = aws_sdk_dynamodb::Client::new(&testing::local_stack_sdk_config().await);
-    let store = shared::UserStore::new(client, "no-such-table");
+    let store = testing::missing_table_store().await;
     let secrets = SecretsProvider::fixed(shared::ClerkSecrets::from_lookup(|name| {
         (name == "CLERK_WEBHOOK_SECRET").then(|| SECRET.to_owned())
     }));

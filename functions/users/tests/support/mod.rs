@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::testing::FakeClerk;
-use shared::{ClerkSecrets, Config, SecretsProvider, UserStore, testing};
+use shared::{ClerkSecrets, Config, SecretsProvider, Services, UserStore, testing};
 use users::Users;
 
 pub const NOW: i64 = 1_795_701_600;
@@ -53,13 +53,7 @@ pub async fn with_store(store: UserStore, vars: &[(&str, &str)]) -> Fixture {
         (name == "CLERK_SECRET_KEY").then(|| "sk_test_users".to_owned())
     }));
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
-    let users = Users::new(
-        config,
-        secrets,
-        store.clone(),
-        shared::keys::http_client(),
-        clock,
-    );
+    let users = Users::new(Services::new(config, secrets, store.clone(), clock));
     Fixture {
         users,
         store,

@@ -9,7 +9,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::svix::WebhookSecret;
-use shared::{ClerkSecrets, Config, SecretsProvider, UserStore, testing};
+use shared::{ClerkSecrets, Config, SecretsProvider, Services, UserStore, testing};
 use webhook::{Webhook, handler};
 
 pub const SECRET: &str = "whsec_bG9jYWwtZGV2ZWxvcG1lbnQtd2ViaG9vay1zZWNyZXQ=";
@@ -43,7 +43,7 @@ pub fn with_secrets(store: UserStore, secrets: SecretsProvider, vars: &[(&str, &
     let clock = Arc::new(ManualClock::at(NOW as u64));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     Fixture {
-        webhook: Webhook::new(config, secrets, store.clone(), dyn_clock),
+        webhook: Webhook::new(Services::new(config, secrets, store.clone(), dyn_clock)),
         store,
         clock,
     }

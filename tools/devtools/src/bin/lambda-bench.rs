@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use devtools::{Function, RuntimeApi, median};
 use serde_json::{Value, json};
-use shared::store::{ClerkProfile, NewUserFlags};
+use shared::store::NewUserFlags;
 use shared::testing::{FakeClerk, TestKey, session_claims};
 
 const ISSUER: &str = "https://clerk.example.com";
@@ -120,17 +120,7 @@ async fn main() {
     let clerk = FakeClerk::start().await;
     clerk.serve_keys("/jwks", &[&key]);
     let store = shared::testing::fresh_store().await;
-    let profile = ClerkProfile {
-        clerk_user_id: "user_bench".into(),
-        email: Some("bench@example.com".into()),
-        username: "bench".into(),
-        first_name: None,
-        last_name: None,
-        full_name: None,
-        image_url: None,
-        is_admin: None,
-        clerk_updated_at: 1,
-    };
+    let profile = shared::testing::profile("user_bench", Some("bench@example.com"), "bench");
     store
         .upsert_from_clerk(&profile, NewUserFlags::default())
         .await

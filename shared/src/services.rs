@@ -1,0 +1,59 @@
+//! What every function builds once per cold start: configuration, secrets, the user store,
+//! an HTTP client for Clerk and a clock.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::secrets::SecretsProvider;
+use crate::store::UserStore;
+
+/// The shared dependencies of the functions' handlers.
+pub struct Services {
+    /// Configuration from the environment.
+    pub config: Config,
+    /// Clerk's secrets.
+    pub secrets: SecretsProvider,
+    /// The users table.
+    pub store: UserStore,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    // Built on first use: not every function calls Clerk, and it need not sit in init.
+    http: OnceLock<reqwest::Client>,
+}
+
+impl Services {
+    /// Assembles services from parts (tests, other runtimes).
+    pub fn new(
+        config: Config,
+        secrets: SecretsProvider,
+        store: UserStore,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            config,
+            secrets,
+            store,
+            clock,
+            http: OnceLock::new(),
+        }
+    }
+
+    /// Reads the environment and builds the AWS clients. No network I/O: secrets and keys
+    /// are fetched on first use. Logs a warning when `AUTH_DISABLED` is on.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        if config.auth_disabled {
+            tracing::warn!("AUTH_DISABLED=true: every request acts as the development user");
+        }
+        let sdk = crate::aws::sdk_config().await;
+        let store = UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table()?);
+        let secrets = SecretsProvider::from_config(&config, &sdk);
+        Ok(Self::new(config, secrets, store, Arc::new(SystemClock)))
+    }
+
+    /// The HTTP client for Clerk (timeouts, no redirects, rustls).
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(crate::keys::http_client)
+    }
+}
