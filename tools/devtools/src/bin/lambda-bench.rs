@@ -26,7 +26,8 @@ struct Sample {
 
 async fn run_once(binary: &Path, env: &[(String, String)], event: &Value, warm: usize) -> Sample {
     let api = RuntimeApi::start().await.unwrap();
-    let function = Function::spawn(binary, &api, env, None).unwrap();
+    let log = PathBuf::from(".local/bench.log");
+    let function = Function::spawn(binary, &api, env, Some(&log)).unwrap();
     let ready = api.wait_ready(Duration::from_secs(10)).await.unwrap();
     let init = ready - function.started;
     let first = api
@@ -133,6 +134,20 @@ async fn main() {
     claims["exp"] = json!(now + 3600);
     let token = key.sign(&key.session_header(), &claims);
     let event: Value = serde_json::from_str(&EVENT.replace("{{TOKEN}}", &token)).unwrap();
+    // Secrets from Secrets Manager, as deployed: a secret without CLERK_JWT_KEY, so keys
+    // come from the JWKS endpoint.
+    let sdk = shared::testing::local_stack_sdk_config().await;
+    let secret =
+        json!({ "CLERK_SECRET_KEY": "sk_test_bench", "CLERK_WEBHOOK_SECRET": "whsec_YmVuY2g=" });
+    let secret_arn = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(format!("bench/clerk-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
     let env = vec![
         (
             "CLERK_PUBLISHABLE_KEY".to_owned(),
@@ -140,6 +155,7 @@ async fn main() {
         ),
         ("CLERK_JWKS_URL".to_owned(), format!("{}/jwks", clerk.url())),
         ("USERS_TABLE".to_owned(), store.table().to_owned()),
+        ("CLERK_SECRET_ARN".to_owned(), secret_arn),
     ];
 
     // The floor of the store read inside every authorizer invocation: a bare GetItem.
