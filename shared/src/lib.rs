@@ -6,7 +6,9 @@
 //! - [`store`]: users in DynamoDB, with atomic uniqueness and Clerk-ordered writes.
 //! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache.
 //! - [`svix`]: webhook signatures; [`clerk`]: Clerk's events and users; [`sync`]: storing a
-//!   Clerk user (webhook and lazy sync share it).
+//!   Clerk user (webhook and lazy sync share it); [`clerk_api`]: the Backend API call.
+//! - [`Services`]: what every function builds once per cold start; [`dev`]: the fixed
+//!   development user; `testing` (feature `test-util`): keys, tokens, a fake Clerk.
 //!
 //! Nothing here depends on the Lambda runtime, so it can be used from any Rust service.
 
