@@ -19,7 +19,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
 pub use cache::{CachePolicy, JwksCache, Miss};
-pub use fetch::{CONNECT_TIMEOUT, FetchError, MAX_JWKS_BYTES, TOTAL_TIMEOUT, http_client, read_capped};
+pub use fetch::{
+    CONNECT_TIMEOUT, FetchError, MAX_JWKS_BYTES, TOTAL_TIMEOUT, http_client, read_capped,
+};
 
 use crate::config::{Config, ConfigError};
 use crate::secret::Secret;
