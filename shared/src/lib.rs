@@ -17,6 +17,7 @@ pub mod clerk;
 pub mod clerk_api;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod dev;
 pub mod keys;
 mod publishable_key;
@@ -31,6 +32,7 @@ pub mod testing;
 pub mod token;
 
 pub use config::{Config, ConfigError, Stage};
+pub use context::CallerContext;
 pub use publishable_key::{Instance, PublishableKey, PublishableKeyError};
 pub use secret::Secret;
 pub use secrets::{ClerkSecrets, SecretsError, SecretsProvider};

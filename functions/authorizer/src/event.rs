@@ -101,7 +101,7 @@ impl Request {
     pub fn respond(&self, decision: &Decision) -> Result<Value, &'static str> {
         let (allow, context) = match decision {
             Decision::Unauthorized(_) => return Err(UNAUTHORIZED),
-            Decision::Allow(identity) => (true, identity.context()),
+            Decision::Allow(identity) => (true, identity.to_map()),
             Decision::Forbidden { reason, .. } => {
                 let mut context = Map::new();
                 context.insert("reason".to_owned(), Value::String((*reason).to_owned()));

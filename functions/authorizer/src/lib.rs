@@ -89,13 +89,13 @@ impl Authorizer {
             // Not stored yet (the webhook is on its way): treat the caller as the record
             // would be on creation, so a lazy sync cannot bypass manual approval.
             Ok(None) if self.services.config.auto_approve_users => {
-                Decision::Allow(Identity::unsynced(&claims))
+                Decision::Allow(decision::unsynced(&claims))
             }
             Ok(None) => forbidden("user-unapproved", who),
             Ok(Some(user)) if user.deleted_at.is_some() => forbidden("user-deleted", who),
             Ok(Some(user)) if !user.is_active => forbidden("user-inactive", who),
             Ok(Some(user)) if !user.is_approved => forbidden("user-unapproved", who),
-            Ok(Some(user)) => Decision::Allow(Identity::of(&user, &claims)),
+            Ok(Some(user)) => Decision::Allow(decision::stored(&user, &claims)),
         }
     }
 }

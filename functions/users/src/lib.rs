@@ -87,7 +87,7 @@ impl Users {
             self.ensure_dev_user().await?;
             Caller::dev()
         } else {
-            Caller::from_context(request.request_context_ref())?
+            caller::from_request_context(request.request_context_ref())?
         };
         match route {
             Route::Me => Ok(json_response(
