@@ -148,7 +148,12 @@ impl JwksCache {
                     .keys
                     .as_ref()
                     .map(|(_, at)| elapsed(started, *at).as_secs());
-                tracing::warn!(url = %self.url, %error, cached_keys_age_s = ?held, "JWKS fetch failed");
+                tracing::warn!(
+                    url = %self.url,
+                    %error,
+                    cached_keys_age_s = ?held,
+                    "JWKS fetch failed; serving the cached keys while they are under 24 h old"
+                );
             }
         }
     }
@@ -182,9 +187,7 @@ impl JwksCache {
                 } else if fetch {
                     Decision::Fetch
                 } else if age < self.policy.max_stale {
-                    if found.is_some() {
-                        tracing::warn!(url = %self.url, age_s = age.as_secs(), "serving expired JWKS");
-                    }
+                    // Logged where the refresh fails (once per cooldown), not per request.
                     found.map_or(Decision::Miss(Miss::Unknown), Decision::Found)
                 } else {
                     Decision::Miss(Miss::Unavailable)
