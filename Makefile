@@ -1,4 +1,4 @@
-# The two commands of the README: `make test` (and, once it lands, `make demo`).
+# The README's two commands: `make demo` (the main job, end to end) and `make test` (every test).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
