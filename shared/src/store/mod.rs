@@ -541,15 +541,15 @@ impl UserStore {
                 .expression_attribute_values(":active", AttributeValue::Bool(active));
         }
         let out = request.send().await.map_err(unavailable)?;
-        let mut items = out.items().to_vec();
-        let next = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(Cursor::after).transpose()?
+        let items = out.items();
+        let page = &items[..items.len().min(limit as usize)];
+        let next = if items.len() > page.len() {
+            page.last().map(Cursor::after).transpose()?
         } else {
             // With a filter, fewer than limit + 1 can match while more remain unread.
             out.last_evaluated_key().map(Cursor::after).transpose()?
         };
-        let users = items
+        let users = page
             .iter()
             .map(|item| item::item_to_stored(item).map(|stored| stored.user))
             .collect::<Result<_, _>>()?;
