@@ -278,7 +278,8 @@ impl Gateway {
     }
 }
 
-fn query_map(query: &str) -> Value {
+/// `a=1&b=2` as the `queryStringParameters` object API Gateway sends (null when empty).
+pub fn query_map(query: &str) -> Value {
     let map: Map<String, Value> = query
         .split('&')
         .filter(|p| !p.is_empty())

@@ -122,21 +122,14 @@ impl Answer {
 
 pub async fn call(users: &Users, call: Call<'_>) -> Answer {
     let (path, query) = call.path.split_once('?').unwrap_or((call.path, ""));
-    let params: serde_json::Map<String, Value> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_owned(), json!(v))
-        })
-        .collect();
+    let params = devtools::gateway::query_map(query);
     let event = if call.rest {
         let mut e: Value = serde_json::from_str(REST).unwrap();
         e["httpMethod"] = json!(call.method);
         e["path"] = json!(path);
         e["requestContext"]["httpMethod"] = json!(call.method);
-        if !params.is_empty() {
-            e["queryStringParameters"] = Value::Object(params);
+        if !params.is_null() {
+            e["queryStringParameters"] = params;
         }
         match &call.context {
             Some(c) => {
@@ -160,8 +153,8 @@ pub async fn call(users: &Users, call: Call<'_>) -> Answer {
         e["rawQueryString"] = json!(query);
         e["requestContext"]["http"]["method"] = json!(call.method);
         e["requestContext"]["http"]["path"] = json!(path);
-        if !params.is_empty() {
-            e["queryStringParameters"] = Value::Object(params);
+        if !params.is_null() {
+            e["queryStringParameters"] = params;
         }
         match &call.context {
             Some(c) => e["requestContext"]["authorizer"]["lambda"] = c.clone(),
