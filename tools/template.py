@@ -71,7 +71,23 @@ def routes() -> int:
     default = auth["Authorizers"][auth["DefaultAuthorizer"]]
     authorizer_resource = default["FunctionArn"]["GetAtt"].split(".")[0]
     authorizer = resources[authorizer_resource]["Metadata"]["BuildProperties"]["Binary"]
-    print(json.dumps({"authorizer": authorizer, "routes": out}, indent=2))
+    identity = default.get("Identity", {})
+    unsupported = sorted(set(identity) - {"Headers", "ReauthorizeEvery"})
+    if "ReauthorizeEvery" not in identity:
+        # The service default is not documented for HTTP APIs: the template must say.
+        print("tools/template.py: set Identity.ReauthorizeEvery on the authorizer", file=sys.stderr)
+        return 1
+    if unsupported:
+        # The local gateway would not know how to key its cache by them.
+        print(f"tools/template.py: identity sources {unsupported} are not emulated", file=sys.stderr)
+        return 1
+    print(json.dumps({
+        "authorizer": authorizer,
+        # API Gateway's cache key and 401-without-invoking check, as SAM configures them.
+        "identity_headers": identity.get("Headers", []),
+        "ttl_seconds": int(identity["ReauthorizeEvery"]),
+        "routes": out,
+    }, indent=2))
     return 0
 
 

@@ -44,11 +44,10 @@ fn ready<F: Future>(future: F) -> F::Output {
 
 fn rules() -> Rules {
     Rules {
-        issuer: ISSUER.into(),
         authorized_parties: vec!["http://localhost:5173".into()],
         audience: None,
         clock_skew_seconds: 5,
-        allow_pending_sessions: false,
+        ..Rules::new(ISSUER)
     }
 }
 
@@ -83,7 +82,7 @@ fn bench(c: &mut Criterion) {
         let clerk = FakeClerk::start().await;
         clerk.serve_keys("/jwks", &[&key]);
         let cache = JwksCache::new(
-            http_client(),
+            http_client().unwrap(),
             format!("{}/jwks", clerk.url()),
             None,
             CachePolicy::default(),
@@ -95,7 +94,7 @@ fn bench(c: &mut Criterion) {
     });
     let pem_keys = Keys::from_source(
         KeySource::Pem(Secret::new(key.public_pem())),
-        http_client(),
+        http_client().unwrap(),
         CachePolicy::default(),
         Arc::clone(&clock),
     )

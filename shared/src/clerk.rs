@@ -120,6 +120,27 @@ pub struct EmailAddress {
     pub id: String,
     /// The address.
     pub email_address: String,
+    /// How Clerk verified it; `null` for an address never verified.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+}
+
+impl EmailAddress {
+    /// True when Clerk reports the address verified.
+    pub fn is_verified(&self) -> bool {
+        self.verification
+            .as_ref()
+            .is_some_and(|v| v.status.as_deref() == Some("verified"))
+    }
+}
+
+/// An identification's verification (`status`: `verified`, `unverified`, `transferable`,
+/// `failed`, `expired`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Verification {
+    /// The verification status.
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// The fields of Clerk's `User` object this project reads.
@@ -157,20 +178,23 @@ pub struct ClerkUser {
 }
 
 impl ClerkUser {
-    /// The primary email: the entry whose id is `primary_email_address_id`, else the first.
+    /// The email we store: the entry whose id is `primary_email_address_id`, and only when
+    /// Clerk reports it verified. Never another entry: an unverified or secondary address is
+    /// anyone's to type in, and a stored email can take the address from its holder.
     pub fn primary_email(&self) -> Option<&str> {
-        let primary = self.primary_email_address_id.as_deref();
+        let primary = self.primary_email_address_id.as_deref()?;
         self.email_addresses
             .iter()
-            .find(|e| Some(e.id.as_str()) == primary)
-            .or_else(|| self.email_addresses.first())
+            .find(|e| e.id == primary)
+            .filter(|e| e.is_verified())
             .map(|e| e.email_address.as_str())
             .filter(|e| !e.is_empty())
     }
 
-    /// Clerk's username, else the email's local part, else the Clerk id.
+    /// Clerk's username, else the email's local part, else the Clerk id. Never contains `@`,
+    /// which only [`fallback_username`] uses.
     pub fn base_username(&self) -> String {
-        let clean = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let clean = |s: &str| Some(s.trim().replace('@', "")).filter(|s| !s.is_empty());
         self.username
             .as_deref()
             .and_then(clean)
@@ -229,8 +253,16 @@ pub fn new_user_flags(auto_approve: bool) -> NewUserFlags {
     }
 }
 
+/// The username of last resort: `@` and the Clerk id. No other username contains `@` (see
+/// [`ClerkUser::base_username`]) and Clerk never reuses an id, so nobody else can hold it:
+/// a user's sync never fails because others took the names before it.
+pub fn fallback_username(clerk_user_id: &str) -> String {
+    format!("@{clerk_user_id}")
+}
+
 /// The usernames tried in turn when one is taken: the base, then suffixes derived from the
-/// Clerk id (the same every time for the same user, so retries agree), then the id itself.
+/// Clerk id (the same every time for the same user, so retries agree), then the id itself,
+/// then [`fallback_username`], which cannot be taken.
 pub fn username_candidates(base: &str, clerk_user_id: &str) -> Vec<String> {
     let tail: String = clerk_user_id
         .trim_start_matches("user_")
@@ -253,7 +285,7 @@ pub fn username_candidates(base: &str, clerk_user_id: &str) -> Vec<String> {
                 format!("{base}-{t}")
             }
         })
-        .chain(std::iter::once(clerk_user_id.to_owned()));
+        .chain([clerk_user_id.to_owned(), fallback_username(clerk_user_id)]);
     for candidate in all {
         if !candidates.contains(&candidate) {
             candidates.push(candidate);
@@ -272,27 +304,42 @@ mod tests {
         serde_json::from_value(data).unwrap()
     }
 
+    fn address(id: &str, email: &str, status: Option<&str>) -> Value {
+        json!({
+            "id": id, "email_address": email,
+            "verification": status.map(|s| json!({ "status": s, "strategy": "email_code" })),
+        })
+    }
+
     #[test]
-    fn primary_email_by_id_then_first_then_none() {
-        let u = user(json!({
-            "id": "user_1",
-            "primary_email_address_id": "idn_2",
-            "email_addresses": [
-                { "id": "idn_1", "email_address": "first@example.com" },
-                { "id": "idn_2", "email_address": "primary@example.com" },
-            ],
-        }));
-        assert_eq!(u.primary_email(), Some("primary@example.com"));
-        let dangling = user(json!({
-            "id": "user_1",
-            "primary_email_address_id": "idn_gone",
-            "email_addresses": [{ "id": "idn_1", "email_address": "first@example.com" }],
-        }));
-        assert_eq!(dangling.primary_email(), Some("first@example.com"));
-        let none = user(
-            json!({ "id": "user_1", "primary_email_address_id": "idn_1", "email_addresses": [] }),
+    fn stored_email_is_the_verified_primary_only() {
+        let with = |primary: Option<&str>, addresses: Vec<Value>| {
+            user(json!({
+                "id": "user_1", "primary_email_address_id": primary, "email_addresses": addresses,
+            }))
+        };
+        let verified = address("idn_2", "primary@example.com", Some("verified"));
+        let other = address("idn_1", "first@example.com", Some("verified"));
+        assert_eq!(
+            with(Some("idn_2"), vec![other.clone(), verified.clone()]).primary_email(),
+            Some("primary@example.com")
         );
-        assert_eq!(none.primary_email(), None);
+        for status in [None, Some("unverified"), Some("transferable"), Some("failed"), Some("expired")] {
+            let primary = address("idn_2", "primary@example.com", status);
+            assert_eq!(
+                with(Some("idn_2"), vec![other.clone(), primary]).primary_email(),
+                None,
+                "{status:?}: neither the unverified primary nor another address"
+            );
+        }
+        assert_eq!(with(Some("idn_gone"), vec![other.clone()]).primary_email(), None);
+        assert_eq!(with(None, vec![other.clone()]).primary_email(), None);
+        assert_eq!(with(Some("idn_1"), vec![]).primary_email(), None);
+        let no_verification_object = user(json!({
+            "id": "user_1", "primary_email_address_id": "idn_1",
+            "email_addresses": [{ "id": "idn_1", "email_address": "a@example.com" }],
+        }));
+        assert_eq!(no_verification_object.primary_email(), None);
     }
 
     #[test]
@@ -300,12 +347,19 @@ mod tests {
         let with_name = user(json!({ "id": "user_1", "username": "ann" }));
         assert_eq!(with_name.base_username(), "ann");
         let from_email = user(json!({
-            "id": "user_1", "username": null,
-            "email_addresses": [{ "id": "idn_1", "email_address": "ann.lee@example.com" }],
+            "id": "user_1", "username": null, "primary_email_address_id": "idn_1",
+            "email_addresses": [address("idn_1", "ann.lee@example.com", Some("verified"))],
         }));
         assert_eq!(from_email.base_username(), "ann.lee");
+        let unverified = user(json!({
+            "id": "user_1", "username": null, "primary_email_address_id": "idn_1",
+            "email_addresses": [address("idn_1", "ann.lee@example.com", Some("unverified"))],
+        }));
+        assert_eq!(unverified.base_username(), "user_1");
         let bare = user(json!({ "id": "user_1", "username": "  " }));
         assert_eq!(bare.base_username(), "user_1");
+        let at = user(json!({ "id": "user_1", "username": "@ann@" }));
+        assert_eq!(at.base_username(), "ann");
     }
 
     #[test]
@@ -317,7 +371,8 @@ mod tests {
                 "ann",
                 "ann-g56fcc",
                 "ann-user_29w83sxmdngwouethce5gg56fcc",
-                "user_29w83sxmDNGwOuEthce5gg56FcC"
+                "user_29w83sxmDNGwOuEthce5gg56FcC",
+                "@user_29w83sxmDNGwOuEthce5gg56FcC"
             ]
         );
         assert_eq!(
@@ -326,7 +381,7 @@ mod tests {
         );
         assert_eq!(
             username_candidates("user_1", "user_1"),
-            ["user_1", "user_1-1", "user_1-user_1"]
+            ["user_1", "user_1-1", "user_1-user_1", "@user_1"]
         );
     }
 
@@ -336,7 +391,7 @@ mod tests {
             "id": "user_1", "username": null, "first_name": " Ann ", "last_name": null,
             "image_url": "https://img/x", "updated_at": 1_654_012_591_835_i64,
             "public_metadata": { "role": "admin" },
-            "email_addresses": [{ "id": "idn_1", "email_address": "ann@example.com" }],
+            "email_addresses": [address("idn_1", "ann@example.com", Some("verified"))],
             "primary_email_address_id": "idn_1",
         }));
         let p = u.to_profile(7);

@@ -15,6 +15,8 @@ pub const DEFAULT_API_URL: &str = "https://api.clerk.com";
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 5;
 /// Default lifetime of cached JWKS, as in the original `ClerkConfig`.
 pub const DEFAULT_JWKS_CACHE_TTL_SECONDS: u64 = 3600;
+/// Default cap on a token's lifetime (`exp - iat`), in seconds.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 /// Default lifetime of cached secrets.
 pub const DEFAULT_SECRETS_CACHE_TTL_SECONDS: u64 = 300;
 
@@ -36,12 +38,15 @@ pub enum ConfigError {
         /// Why, without echoing the value.
         reason: String,
     },
-    /// `AUTH_DISABLED=true` in a production stage.
-    #[error("AUTH_DISABLED=true is refused when STAGE is {stage}")]
-    AuthDisabledInProduction {
-        /// The stage as configured.
+    /// `AUTH_DISABLED=true` outside an explicit development stage.
+    #[error("AUTH_DISABLED=true is refused unless STAGE is dev or local (STAGE is {stage})")]
+    AuthDisabledOutsideDevelopment {
+        /// The stage as configured (`unset` when it is not).
         stage: String,
     },
+    /// A production stage without `CLERK_AUTHORIZED_PARTIES`.
+    #[error("CLERK_AUTHORIZED_PARTIES must list the front end's origins when STAGE is prod")]
+    AuthorizedPartiesRequired,
 }
 
 /// Deployment stage (`STAGE`).
@@ -88,6 +93,10 @@ pub struct Config {
     pub clock_skew: Duration,
     /// `CLERK_ALLOW_PENDING_SESSIONS`: accept `sts: "pending"` tokens (default false).
     pub allow_pending_sessions: bool,
+    /// `CLERK_ALLOW_MISSING_SID`: accept tokens without `sid` (default false).
+    pub allow_missing_sid: bool,
+    /// `CLERK_MAX_TOKEN_LIFETIME_SECONDS`: longest `exp - iat` accepted (default 3600).
+    pub max_token_lifetime: Duration,
     /// `JWKS_CACHE_TTL_SECONDS`.
     pub jwks_cache_ttl: Duration,
     /// `SECRETS_CACHE_TTL_SECONDS`: how long fetched secrets are reused.
@@ -98,7 +107,7 @@ pub struct Config {
     pub auto_approve_users: bool,
     /// `CORS_ORIGINS`: exact origins allowed by the users API.
     pub cors_origins: Vec<String>,
-    /// `AUTH_DISABLED`: development bypass; never true in a production stage.
+    /// `AUTH_DISABLED`: development bypass; only with `STAGE` explicitly `dev` or `local`.
     pub auth_disabled: bool,
     /// `STAGE`.
     pub stage: Stage,
@@ -124,19 +133,31 @@ impl Config {
                     .map_err(|e: PublishableKeyError| malformed("CLERK_PUBLISHABLE_KEY", e))
             })
             .transpose()?;
-        let stage = match get("STAGE") {
+        let raw_stage = get("STAGE");
+        let stage = match &raw_stage {
             None => Stage::Dev,
-            Some(raw) => Stage::parse(&raw)
+            Some(raw) => Stage::parse(raw)
                 .ok_or_else(|| malformed("STAGE", "expected dev, staging, prod or production"))?,
         };
         let auth_disabled = get("AUTH_DISABLED")
             .map(|raw| parse_bool("AUTH_DISABLED", &raw))
             .transpose()?
             .unwrap_or(false);
-        if auth_disabled && stage == Stage::Prod {
-            return Err(ConfigError::AuthDisabledInProduction {
-                stage: get("STAGE").unwrap_or_default(),
+        // The bypass needs a stage that says "development" out loud: an unset STAGE may be
+        // a production deployment that forgot it.
+        let explicitly_dev = raw_stage
+            .as_deref()
+            .is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "dev" | "local"));
+        if auth_disabled && !explicitly_dev {
+            return Err(ConfigError::AuthDisabledOutsideDevelopment {
+                stage: raw_stage.unwrap_or_else(|| "unset".to_owned()),
             });
+        }
+        let authorized_parties = get("CLERK_AUTHORIZED_PARTIES")
+            .map(|raw| split_list(&raw))
+            .unwrap_or_default();
+        if stage == Stage::Prod && authorized_parties.is_empty() {
+            return Err(ConfigError::AuthorizedPartiesRequired);
         }
 
         Ok(Self {
@@ -152,15 +173,22 @@ impl Config {
             issuer_override: get("CLERK_ISSUER")
                 .map(|raw| parse_url("CLERK_ISSUER", &raw))
                 .transpose()?,
-            authorized_parties: get("CLERK_AUTHORIZED_PARTIES")
-                .map(|raw| split_list(&raw))
-                .unwrap_or_default(),
+            authorized_parties,
             audience: get("CLERK_AUDIENCE"),
             clock_skew: seconds(&get, "CLERK_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS)?,
             allow_pending_sessions: get("CLERK_ALLOW_PENDING_SESSIONS")
                 .map(|raw| parse_bool("CLERK_ALLOW_PENDING_SESSIONS", &raw))
                 .transpose()?
                 .unwrap_or(false),
+            allow_missing_sid: get("CLERK_ALLOW_MISSING_SID")
+                .map(|raw| parse_bool("CLERK_ALLOW_MISSING_SID", &raw))
+                .transpose()?
+                .unwrap_or(false),
+            max_token_lifetime: seconds(
+                &get,
+                "CLERK_MAX_TOKEN_LIFETIME_SECONDS",
+                DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+            )?,
             jwks_cache_ttl: seconds(
                 &get,
                 "JWKS_CACHE_TTL_SECONDS",
@@ -305,6 +333,8 @@ mod tests {
         assert_eq!(c.api_url, "https://api.clerk.com");
         assert_eq!(c.clock_skew, Duration::from_secs(5));
         assert!(!c.allow_pending_sessions);
+        assert!(!c.allow_missing_sid);
+        assert_eq!(c.max_token_lifetime, Duration::from_secs(3600));
         assert_eq!(c.jwks_cache_ttl, Duration::from_secs(3600));
         assert_eq!(c.secrets_cache_ttl, Duration::from_secs(300));
         assert!(c.auto_approve_users);
@@ -340,13 +370,15 @@ mod tests {
             ("CLERK_AUDIENCE", "my-api"),
             ("CLERK_CLOCK_SKEW_SECONDS", "10"),
             ("CLERK_ALLOW_PENDING_SESSIONS", "true"),
+            ("CLERK_ALLOW_MISSING_SID", "true"),
+            ("CLERK_MAX_TOKEN_LIFETIME_SECONDS", "120"),
             ("JWKS_CACHE_TTL_SECONDS", "60"),
             ("SECRETS_CACHE_TTL_SECONDS", "30"),
             ("USERS_TABLE", "users"),
             ("AUTO_APPROVE_USERS", "false"),
             ("CORS_ORIGINS", "http://localhost:5173"),
             ("AUTH_DISABLED", "true"),
-            ("STAGE", "staging"),
+            ("STAGE", "local"),
         ])
         .unwrap();
         assert_eq!(
@@ -370,13 +402,15 @@ mod tests {
         assert_eq!(c.audience.as_deref(), Some("my-api"));
         assert_eq!(c.clock_skew, Duration::from_secs(10));
         assert!(c.allow_pending_sessions);
+        assert!(c.allow_missing_sid);
+        assert_eq!(c.max_token_lifetime, Duration::from_secs(120));
         assert_eq!(c.jwks_cache_ttl, Duration::from_secs(60));
         assert_eq!(c.secrets_cache_ttl, Duration::from_secs(30));
         assert_eq!(c.users_table(), Ok("users"));
         assert!(!c.auto_approve_users);
         assert_eq!(c.cors_origins, ["http://localhost:5173"]);
         assert!(c.auth_disabled);
-        assert_eq!(c.stage, Stage::Staging);
+        assert_eq!(c.stage, Stage::Dev);
     }
 
     #[test]
@@ -433,18 +467,54 @@ mod tests {
     }
 
     #[test]
-    fn auth_disabled_is_refused_in_production() {
-        for stage in ["prod", "production", "PROD"] {
+    fn auth_disabled_needs_an_explicit_development_stage() {
+        for stage in ["prod", "production", "PROD", "staging"] {
             assert_eq!(
-                load(&[("AUTH_DISABLED", "true"), ("STAGE", stage)]).unwrap_err(),
-                ConfigError::AuthDisabledInProduction {
+                load(&[
+                    ("AUTH_DISABLED", "true"),
+                    ("STAGE", stage),
+                    ("CLERK_AUTHORIZED_PARTIES", "https://app.example")
+                ])
+                .unwrap_err(),
+                ConfigError::AuthDisabledOutsideDevelopment {
                     stage: stage.to_owned()
                 }
             );
         }
-        let c = load(&[("AUTH_DISABLED", "false"), ("STAGE", "prod")]).unwrap();
+        let unset = load(&[("AUTH_DISABLED", "true")]).unwrap_err();
+        assert_eq!(
+            unset,
+            ConfigError::AuthDisabledOutsideDevelopment {
+                stage: "unset".to_owned()
+            }
+        );
+        assert!(unset.to_string().contains("AUTH_DISABLED"), "{unset}");
+        for stage in ["dev", "DEV", "local"] {
+            let c = load(&[("AUTH_DISABLED", "true"), ("STAGE", stage)]).unwrap();
+            assert!(c.auth_disabled, "{stage}");
+        }
+        let c = load(&[
+            ("AUTH_DISABLED", "false"),
+            ("STAGE", "prod"),
+            ("CLERK_AUTHORIZED_PARTIES", "https://app.example"),
+        ])
+        .unwrap();
         assert_eq!(c.stage, Stage::Prod);
         assert!(!c.auth_disabled);
+    }
+
+    #[test]
+    fn production_needs_authorized_parties() {
+        for stage in ["prod", "production"] {
+            let err = load(&[("STAGE", stage)]).unwrap_err();
+            assert_eq!(err, ConfigError::AuthorizedPartiesRequired);
+            assert!(err.to_string().contains("CLERK_AUTHORIZED_PARTIES"));
+            assert_eq!(
+                load(&[("STAGE", stage), ("CLERK_AUTHORIZED_PARTIES", " , ")]).unwrap_err(),
+                ConfigError::AuthorizedPartiesRequired
+            );
+        }
+        assert!(load(&[("STAGE", "staging")]).is_ok());
     }
 
     #[test]

@@ -29,6 +29,28 @@ pub struct CallerContext {
     pub org_role: Option<String>,
     /// False when the user is not in our table yet.
     pub synced: bool,
+    /// The token's `exp` (Unix seconds): API Gateway may serve this context from its cache
+    /// for a while, so readers check it ([`CallerContext::check_fresh`]). `None` only for
+    /// the development user of `AUTH_DISABLED`, which has no token.
+    pub token_exp: Option<i64>,
+}
+
+/// Why a context is not usable: its token expired while the context sat in a cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// `token_exp` has passed (beyond the clock skew), or the context carries none.
+    #[error("the caller's token has expired")]
+    TokenExpired,
+}
+
+impl ContextError {
+    /// The stable reason code (the verifier's code for the same cause).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TokenExpired => "token-expired",
+        }
+    }
 }
 
 impl CallerContext {
@@ -43,6 +65,7 @@ impl CallerContext {
             org_id: None,
             org_role: None,
             synced: true,
+            token_exp: None,
         }
     }
 
@@ -62,6 +85,8 @@ impl CallerContext {
         put("org_id", self.org_id.as_deref());
         put("org_role", self.org_role.as_deref());
         put("synced", Some(bool_str(self.synced)));
+        let exp = self.token_exp.map(|exp| exp.to_string());
+        put("token_exp", exp.as_deref());
         map
     }
 
@@ -86,7 +111,21 @@ impl CallerContext {
             org_id: text("org_id"),
             org_role: text("org_role"),
             synced: flag("synced"),
+            token_exp: match fields.get("token_exp") {
+                Some(Value::String(s)) => s.parse().ok(),
+                Some(Value::Number(n)) => n.as_i64(),
+                _ => None,
+            },
         })
+    }
+
+    /// Refuses a context whose token expired more than `skew_seconds` before `now` (Unix
+    /// seconds), or that carries no expiry: a cached allow must not outlive its token.
+    pub fn check_fresh(&self, now: i64, skew_seconds: i64) -> Result<(), ContextError> {
+        match self.token_exp {
+            Some(exp) if exp > now.saturating_sub(skew_seconds) => Ok(()),
+            _ => Err(ContextError::TokenExpired),
+        }
     }
 
     /// True when `id` (ours or Clerk's) names the caller.
@@ -114,6 +153,7 @@ mod tests {
             org_id: Some("org_1".into()),
             org_role: Some("org:admin".into()),
             synced: false,
+            token_exp: Some(1_800_000_000),
         };
         let map = caller.to_map();
         assert_eq!(map["is_admin"], "true");
@@ -132,5 +172,28 @@ mod tests {
         let caller = CallerContext::from_map(&fields).unwrap();
         assert!(caller.is_admin && !caller.synced);
         assert!(caller.is("user_2"));
+        assert_eq!(caller.token_exp, None);
+    }
+
+    #[test]
+    fn a_context_is_fresh_until_its_token_expires() {
+        let at = |exp: Option<i64>| CallerContext {
+            token_exp: exp,
+            ..CallerContext::dev()
+        };
+        assert_eq!(at(Some(1_000)).check_fresh(990, 5), Ok(()));
+        assert_eq!(at(Some(1_000)).check_fresh(1_004, 5), Ok(()));
+        assert_eq!(
+            at(Some(1_000)).check_fresh(1_005, 5),
+            Err(ContextError::TokenExpired)
+        );
+        assert_eq!(at(None).check_fresh(0, 5), Err(ContextError::TokenExpired));
+        let fields = HashMap::from([
+            ("clerk_user_id".to_owned(), Value::from("user_3")),
+            ("token_exp".to_owned(), Value::from("1000")),
+        ]);
+        let caller = CallerContext::from_map(&fields).unwrap();
+        assert_eq!(caller.token_exp, Some(1_000));
+        assert_eq!(ContextError::TokenExpired.code(), "token-expired");
     }
 }

@@ -3,9 +3,11 @@
 //! The secret's `SecretString` is a JSON object with `CLERK_SECRET_KEY`,
 //! `CLERK_WEBHOOK_SECRET` and optionally `CLERK_JWT_KEY` (other keys are ignored, so one
 //! secret can serve several apps). Fetched values are cached per warm instance for a TTL;
-//! a failed fetch is never cached, and [`SecretsProvider::refresh`] forces a re-read (for
-//! rotation), rate-limited so a flood of bad webhook signatures cannot turn into a flood of
-//! Secrets Manager calls.
+//! [`SecretsProvider::refresh`] forces a re-read (for rotation). Neither a flood of bad
+//! webhook signatures nor a Secrets Manager outage turns into a flood of calls: forced
+//! re-reads happen at most once per [`DEFAULT_MIN_REFRESH_INTERVAL`] whatever their outcome,
+//! and after a failed read no read is tried for [`DEFAULT_FAILURE_BACKOFF`]. While reads fail,
+//! the values last read are served (a rotation is picked up once Secrets Manager answers).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +26,10 @@ pub const WEBHOOK_SECRET_VAR: &str = "CLERK_WEBHOOK_SECRET";
 /// See [`SECRET_KEY_VAR`].
 pub const JWT_KEY_VAR: &str = "CLERK_JWT_KEY";
 
-/// Forced refreshes closer together than this reuse the value just fetched.
+/// At most one forced re-read per this interval, whether it succeeds or fails.
 pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// After a failed read, no read is tried for this long.
+pub const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Why the secrets could not be loaded. Never carries a secret value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,13 +132,23 @@ struct Cached {
     fetched_at: Instant,
 }
 
+#[derive(Default)]
+struct State {
+    cached: Option<Cached>,
+    /// The last read that failed, and why; cleared by a successful read.
+    failed: Option<(Instant, SecretsError)>,
+    /// The last forced re-read, whatever its outcome.
+    forced_at: Option<Instant>,
+}
+
 /// Hands out [`ClerkSecrets`], caching Secrets Manager reads per warm instance.
 pub struct SecretsProvider {
     source: Source,
     ttl: Duration,
     min_refresh_interval: Duration,
+    failure_backoff: Duration,
     // Held across the fetch on purpose: concurrent callers wait for one fetch.
-    cache: Mutex<Option<Cached>>,
+    state: Mutex<State>,
 }
 
 impl SecretsProvider {
@@ -170,7 +184,8 @@ impl SecretsProvider {
             source,
             ttl,
             min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
-            cache: Mutex::new(None),
+            failure_backoff: DEFAULT_FAILURE_BACKOFF,
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -180,35 +195,88 @@ impl SecretsProvider {
         self
     }
 
-    /// The secrets, from the cache while it is fresh.
+    /// Changes how long no read is tried after a failed one.
+    pub fn with_failure_backoff(mut self, backoff: Duration) -> Self {
+        self.failure_backoff = backoff;
+        self
+    }
+
+    /// The secrets, from the cache while it is fresh; the values last read while Secrets
+    /// Manager fails; an error only when nothing was ever read.
     pub async fn get(&self) -> Result<Arc<ClerkSecrets>, SecretsError> {
-        self.load(self.ttl).await
-    }
-
-    /// Re-reads the secrets now (a rotation may have happened), unless they were read less
-    /// than the minimum refresh interval ago.
-    pub async fn refresh(&self) -> Result<Arc<ClerkSecrets>, SecretsError> {
-        self.load(self.min_refresh_interval.min(self.ttl)).await
-    }
-
-    async fn load(&self, max_age: Duration) -> Result<Arc<ClerkSecrets>, SecretsError> {
         let (client, secret_id) = match &self.source {
             Source::Fixed(value) => return Ok(Arc::clone(value)),
             Source::SecretsManager { client, secret_id } => (client, secret_id),
         };
-        let mut cache = self.cache.lock().await;
-        if let Some(cached) = cache.as_ref()
-            && cached.fetched_at.elapsed() < max_age
+        let mut state = self.state.lock().await;
+        if let Some(cached) = &state.cached
+            && cached.fetched_at.elapsed() < self.ttl
         {
             return Ok(Arc::clone(&cached.value));
         }
-        // On error the old entry stays as it was and nothing new is cached.
-        let value = Arc::new(fetch(client, secret_id).await?);
-        *cache = Some(Cached {
-            value: Arc::clone(&value),
-            fetched_at: Instant::now(),
-        });
-        Ok(value)
+        if let Some((at, error)) = &state.failed
+            && at.elapsed() < self.failure_backoff
+        {
+            return state.held_or(error.clone());
+        }
+        self.read(&mut state, client, secret_id).await
+    }
+
+    /// Re-reads the secrets now (a rotation may have happened), unless they were read less
+    /// than the minimum refresh interval ago or a forced re-read was tried within it,
+    /// whatever its outcome: then this returns what [`Self::get`] would.
+    pub async fn refresh(&self) -> Result<Arc<ClerkSecrets>, SecretsError> {
+        let (client, secret_id) = match &self.source {
+            Source::Fixed(value) => return Ok(Arc::clone(value)),
+            Source::SecretsManager { client, secret_id } => (client, secret_id),
+        };
+        let mut state = self.state.lock().await;
+        let window = self.min_refresh_interval.min(self.ttl);
+        // Read within the window, forced or not: what is held is as fresh as a re-read.
+        let recent = state
+            .cached
+            .as_ref()
+            .is_some_and(|c| c.fetched_at.elapsed() < window);
+        if recent || state.forced_at.is_some_and(|at| at.elapsed() < window) {
+            drop(state);
+            return self.get().await;
+        }
+        state.forced_at = Some(Instant::now());
+        self.read(&mut state, client, secret_id).await
+    }
+
+    async fn read(
+        &self,
+        state: &mut State,
+        client: &aws_sdk_secretsmanager::Client,
+        secret_id: &str,
+    ) -> Result<Arc<ClerkSecrets>, SecretsError> {
+        match fetch(client, secret_id).await {
+            Ok(value) => {
+                let value = Arc::new(value);
+                state.cached = Some(Cached {
+                    value: Arc::clone(&value),
+                    fetched_at: Instant::now(),
+                });
+                state.failed = None;
+                Ok(value)
+            }
+            Err(error) => {
+                tracing::warn!(%error, held = state.cached.is_some(), "secrets read failed");
+                state.failed = Some((Instant::now(), error.clone()));
+                state.held_or(error)
+            }
+        }
+    }
+}
+
+impl State {
+    /// The values last read, or `error` when there are none.
+    fn held_or(&self, error: SecretsError) -> Result<Arc<ClerkSecrets>, SecretsError> {
+        self.cached
+            .as_ref()
+            .map(|c| Arc::clone(&c.value))
+            .ok_or(error)
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
+use crate::keys::FetchError;
 use crate::secrets::SecretsProvider;
 use crate::store::UserStore;
 
@@ -52,8 +53,13 @@ impl Services {
         Ok(Self::new(config, secrets, store, Arc::new(SystemClock)))
     }
 
-    /// The HTTP client for Clerk (timeouts, no redirects, rustls).
-    pub fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(crate::keys::http_client)
+    /// The HTTP client for Clerk (timeouts, no redirects, rustls); an error when it cannot
+    /// be built (tried again on the next call).
+    pub fn http(&self) -> Result<&reqwest::Client, FetchError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = crate::keys::http_client()?;
+        Ok(self.http.get_or_init(|| client))
     }
 }

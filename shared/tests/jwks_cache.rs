@@ -34,7 +34,7 @@ async fn fixture(policy: CachePolicy) -> Fixture {
     let clock = Arc::new(ManualClock::at(NOW));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let cache = Arc::new(JwksCache::new(
-        http_client(),
+        http_client().unwrap(),
         format!("{}/jwks", clerk.url()),
         None,
         policy,

@@ -117,7 +117,8 @@ async fn a_failed_fetch_is_not_cached() {
     let client = client().await;
     let name = format!("test/missing-{}", uuid::Uuid::new_v4().simple());
     let provider =
-        SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(3600));
+        SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(3600))
+            .with_failure_backoff(Duration::ZERO);
     match provider.get().await {
         Err(SecretsError::Unavailable(reason)) => {
             assert!(reason.contains("ResourceNotFoundException"), "{reason}")
@@ -132,6 +133,65 @@ async fn a_failed_fetch_is_not_cached() {
         .await
         .unwrap();
     assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_late");
+}
+
+#[tokio::test]
+async fn failed_reads_back_off() {
+    let client = client().await;
+    let name = format!("test/missing-{}", uuid::Uuid::new_v4().simple());
+    let provider =
+        SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(3600))
+            .with_failure_backoff(Duration::from_millis(400));
+    let first = provider.get().await.unwrap_err();
+    assert!(matches!(first, SecretsError::Unavailable(_)), "{first:?}");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(json("sk_test_late", "whsec_late"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        provider.get().await.unwrap_err(),
+        first,
+        "within the back-off: the last error, no read"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_late");
+}
+
+#[tokio::test]
+async fn while_reads_fail_the_values_held_are_served_and_forced_reads_stay_rare() {
+    let client = client().await;
+    let name = new_secret(&client, &json("sk_test_old", "whsec_old")).await;
+    let provider =
+        SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(1))
+            .with_min_refresh_interval(Duration::from_secs(3600))
+            .with_failure_backoff(Duration::from_secs(3600));
+    assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_old");
+    client
+        .delete_secret()
+        .secret_id(&name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // Expired, and the read fails: the values held are served.
+    assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_old");
+    // Forced while failing: still the values held, never an error.
+    assert_eq!(secret_key(&provider.refresh().await.unwrap()), "sk_test_old");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(json("sk_test_new", "whsec_new"))
+        .send()
+        .await
+        .unwrap();
+    // Secrets Manager answers again, but the forced read of this window was spent and the
+    // failure back-off holds: nothing is read.
+    assert_eq!(secret_key(&provider.refresh().await.unwrap()), "sk_test_old");
+    assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_old");
 }
 
 #[tokio::test]

@@ -343,7 +343,7 @@ async fn removing_an_email_frees_it() {
 }
 
 #[tokio::test]
-async fn deactivate_keeps_a_tombstone_that_frees_email_and_username() {
+async fn deactivate_keeps_a_tombstone_without_personal_data() {
     let store = testing::fresh_store().await;
     let created = store
         .upsert_from_clerk(
@@ -367,11 +367,14 @@ async fn deactivate_keeps_a_tombstone_that_frees_email_and_username() {
         "Clerk's deletion time"
     );
     assert_eq!(stored.id, created.id);
+    assert_eq!(stored.created_at, created.created_at);
+    assert_eq!(stored.email, None, "no personal data in a tombstone");
+    assert_eq!(stored.username, "user_a", "the Clerk id, not the person's name");
     assert_eq!(
-        stored.email.as_deref(),
-        Some("a@example.com"),
-        "kept for the record"
+        (&stored.first_name, &stored.last_name, &stored.full_name, &stored.image_url),
+        (&None, &None, &None, &None)
     );
+    assert!(!stored.is_active && !stored.is_approved && !stored.is_admin);
     assert_eq!(
         stored.clerk_updated_at, 100,
         "the profile stamp is unchanged"
@@ -403,11 +406,15 @@ async fn deactivate_keeps_a_tombstone_that_frees_email_and_username() {
         store.get_by_clerk_id("user_a").await.unwrap().unwrap(),
         stored
     );
-    // A newer profile lands in the tombstone, which stays deleted and claims nothing.
+    // A newer profile only advances the tombstone's stamp: no profile data comes back.
     let late = profile("user_a", Some("z@example.com"), "zed", 10_000);
     assert_eq!(upsert(&store, &late).await, Ok(Applied::Updated));
     let absorbed = store.get_by_clerk_id("user_a").await.unwrap().unwrap();
-    assert_eq!(absorbed.username, "zed");
+    assert_eq!(absorbed.clerk_updated_at, 10_000);
+    assert_eq!(
+        (absorbed.username.as_str(), &absorbed.email, &absorbed.last_name),
+        ("user_a", &None, &None)
+    );
     assert!(!absorbed.is_active);
     assert_eq!(absorbed.deleted_at, stored.deleted_at);
     assert_eq!(store.get_by_email("z@example.com").await.unwrap(), None);
@@ -447,7 +454,8 @@ async fn delete_before_create_leaves_a_tombstone_the_create_cannot_undo() {
     let stored = store.get_by_clerk_id("user_late").await.unwrap().unwrap();
     assert!(!stored.is_active, "still deleted");
     assert_eq!(stored.deleted_at, gone.user.deleted_at);
-    assert_eq!(stored.email.as_deref(), Some("late@example.com"));
+    assert_eq!(stored.email, None, "a late profile puts no data back");
+    assert_eq!(stored.clerk_updated_at, 1_716_883_100_000);
     assert_eq!(
         store.get_by_email("late@example.com").await.unwrap(),
         None,

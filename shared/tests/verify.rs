@@ -31,11 +31,10 @@ fn impostor() -> &'static TestKey {
 
 fn rules() -> Rules {
     Rules {
-        issuer: ISSUER.into(),
         authorized_parties: Vec::new(),
         audience: None,
         clock_skew_seconds: SKEW,
-        allow_pending_sessions: false,
+        ..Rules::new(ISSUER)
     }
 }
 
@@ -44,7 +43,7 @@ async fn verifier_with(rules: Rules) -> (Verifier, FakeClerk) {
     clerk.serve_keys("/jwks", &[key()]);
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
     let cache = JwksCache::new(
-        http_client(),
+        http_client().unwrap(),
         format!("{}/jwks", clerk.url()),
         None,
         CachePolicy::default(),
@@ -456,7 +455,7 @@ async fn pem_key_verifies_without_any_network_or_kid() {
         (name == "CLERK_JWT_KEY").then(|| pem_one_line.clone())
     });
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
-    let verifier = Verifier::from_config(&config, &secrets, http_client(), clock).unwrap();
+    let verifier = Verifier::from_config(&config, &secrets, http_client().unwrap(), clock).unwrap();
     verifier.prefetch().await;
     let token = signed(without(header(), "kid"), claims());
     assert_eq!(verifier.verify(&token).await.unwrap().sub, "user_1");
@@ -485,7 +484,7 @@ async fn backend_api_jwks_is_fetched_with_the_secret_key() {
         (name == "CLERK_SECRET_KEY").then(|| "sk_test_abc".to_owned())
     });
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
-    let verifier = Verifier::from_config(&config, &secrets, http_client(), clock).unwrap();
+    let verifier = Verifier::from_config(&config, &secrets, http_client().unwrap(), clock).unwrap();
     assert_eq!(
         verifier
             .verify(&signed(header(), claims()))
@@ -511,7 +510,7 @@ async fn invalid_pem_is_a_setup_error() {
         (name == "CLERK_JWT_KEY").then(|| "not a pem".to_owned())
     });
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
-    let err = Verifier::from_config(&config, &secrets, http_client(), clock)
+    let err = Verifier::from_config(&config, &secrets, http_client().unwrap(), clock)
         .err()
         .unwrap();
     assert_eq!(

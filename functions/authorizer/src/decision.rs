@@ -43,5 +43,6 @@ pub fn unsynced(claims: &Claims) -> Identity {
         org_id: claims.org.as_ref().map(|o| o.id.clone()),
         org_role: claims.org.as_ref().and_then(|o| o.role.clone()),
         synced: false,
+        token_exp: Some(claims.exp),
     }
 }

@@ -16,7 +16,7 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use http::HeaderMap;
 use serde_json::{Map, Value};
-use shared::token::extract;
+use shared::token::{Rejection, extract};
 
 use crate::decision::Decision;
 
@@ -70,30 +70,16 @@ impl Request {
         }
     }
 
-    /// The session token: bearer token first, else the `__session` cookie.
-    pub fn token(&self) -> Option<&str> {
+    /// The session token: the `Authorization` header's bearer token, nothing else (see
+    /// [`extract`] for why no cookie is read).
+    pub fn token(&self) -> Result<&str, Rejection> {
         match self {
-            Self::HttpV2(r) => extract::token_from(
-                header(&r.headers, "authorization"),
-                r.cookies
-                    .iter()
-                    .map(String::as_str)
-                    .chain(header(&r.headers, "cookie")),
-            ),
-            Self::RestToken(r) => r.authorization_token.as_deref().and_then(extract::bearer),
-            Self::RestRequest(r) => {
-                let cookies = r
-                    .headers
-                    .get_all("cookie")
-                    .iter()
-                    .chain(r.multi_value_headers.get_all("cookie").iter())
-                    .filter_map(|v| v.to_str().ok());
-                extract::token_from(
-                    header(&r.headers, "authorization")
-                        .or_else(|| header(&r.multi_value_headers, "authorization")),
-                    cookies,
-                )
+            Self::HttpV2(r) => authorization(&r.headers, None),
+            Self::RestToken(r) => {
+                let token = r.authorization_token.as_deref().map(str::as_bytes);
+                extract::from_authorization(token.into_iter())
             }
+            Self::RestRequest(r) => authorization(&r.headers, Some(&r.multi_value_headers)),
         }
     }
 
@@ -126,8 +112,24 @@ impl Request {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// Every `Authorization` value of the request, as bytes: a value that is not text is still
+/// present (and refused), never taken for absent.
+fn authorization<'a>(
+    headers: &'a HeaderMap,
+    multi_value: Option<&'a HeaderMap>,
+) -> Result<&'a str, Rejection> {
+    let single = headers.get_all(http::header::AUTHORIZATION).iter();
+    let values: Vec<&[u8]> = match multi_value {
+        // REST REQUEST events carry each header twice: in `headers` (last value) and in
+        // `multiValueHeaders` (all values). The latter is the complete list when present.
+        Some(multi) if multi.contains_key(http::header::AUTHORIZATION) => multi
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .map(http::HeaderValue::as_bytes)
+            .collect(),
+        _ => single.map(http::HeaderValue::as_bytes).collect(),
+    };
+    extract::from_authorization(values.into_iter())
 }
 
 fn policy(

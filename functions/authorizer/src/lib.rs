@@ -6,13 +6,12 @@
 pub mod decision;
 pub mod event;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::token::{Rejection, SetupError};
-use shared::{Services, Verifier};
-use tokio::sync::OnceCell;
+use shared::{ClerkSecrets, Services, Verifier};
 
 pub use decision::{Decision, Identity};
 pub use event::Request;
@@ -20,9 +19,16 @@ pub use event::Request;
 /// Everything one warm instance needs, built once at cold start.
 pub struct Authorizer {
     services: Services,
-    // Built on first use: the key source may depend on secrets (CLERK_JWT_KEY, the secret
-    // key), and reading them is network I/O that must not sit in init.
-    verifier: OnceCell<Verifier>,
+    // Built on first use and rebuilt when the secrets it was built from change (a rotated
+    // CLERK_JWT_KEY or secret key): reading them is network I/O that must not sit in init,
+    // and a warm instance must not trust a revoked key until it recycles.
+    verifier: Mutex<Option<Built>>,
+}
+
+/// A verifier and the secrets it was built from.
+struct Built {
+    from: Arc<ClerkSecrets>,
+    verifier: Arc<Verifier>,
 }
 
 impl Authorizer {
@@ -30,7 +36,7 @@ impl Authorizer {
     pub fn new(services: Services) -> Self {
         Self {
             services,
-            verifier: OnceCell::new(),
+            verifier: Mutex::new(None),
         }
     }
 
@@ -44,36 +50,78 @@ impl Authorizer {
         }
     }
 
-    async fn verifier(&self) -> Result<&Verifier, &'static str> {
-        self.verifier
-            .get_or_try_init(|| async {
-                let s = &self.services;
-                let secrets = s.secrets.get().await.map_err(|error| {
-                    tracing::error!(%error, "secrets unavailable");
-                    "secrets-unavailable"
-                })?;
-                Verifier::from_config(&s.config, &secrets, s.http().clone(), Arc::clone(&s.clock))
-                    .map_err(|error: SetupError| {
-                        tracing::error!(%error, "authorizer misconfigured");
-                        "config-invalid"
-                    })
-            })
-            .await
+    /// The verifier for the secrets as currently cached (re-read every
+    /// `SECRETS_CACHE_TTL_SECONDS`).
+    async fn verifier(&self) -> Result<Arc<Verifier>, &'static str> {
+        let secrets = self.services.secrets.get().await.map_err(|error| {
+            tracing::error!(%error, "secrets unavailable");
+            "secrets-unavailable"
+        })?;
+        self.verifier_for(secrets)
     }
 
-    /// Decides for a request carrying `token`.
-    pub async fn decide(&self, token: Option<&str>) -> Decision {
+    fn verifier_for(&self, secrets: Arc<ClerkSecrets>) -> Result<Arc<Verifier>, &'static str> {
+        let mut built = self.verifier.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(current) = built.as_mut() {
+            if Arc::ptr_eq(&current.from, &secrets) {
+                return Ok(Arc::clone(&current.verifier));
+            }
+            if same_keys(&current.from, &secrets) {
+                // Re-read but unchanged: keep the verifier and its warm JWKS cache.
+                current.from = secrets;
+                return Ok(Arc::clone(&current.verifier));
+            }
+            tracing::info!("key secrets changed: rebuilding the verifier");
+        }
+        let s = &self.services;
+        let http = s.http().map_err(|error| {
+            tracing::error!(%error, "no HTTP client");
+            "config-invalid"
+        })?;
+        let verifier = Verifier::from_config(&s.config, &secrets, http.clone(), Arc::clone(&s.clock))
+            .map(Arc::new)
+            .map_err(|error: SetupError| {
+                tracing::error!(%error, "authorizer misconfigured");
+                "config-invalid"
+            })?;
+        *built = Some(Built {
+            from: secrets,
+            verifier: Arc::clone(&verifier),
+        });
+        Ok(verifier)
+    }
+
+    /// After a failure that a key rotation explains: re-reads the secrets (rate-limited by
+    /// the provider) and returns a new verifier when the keys in them changed.
+    async fn rotated(&self, held: &Arc<Verifier>) -> Option<Arc<Verifier>> {
+        let fresh = self.services.secrets.refresh().await.ok()?;
+        let verifier = self.verifier_for(fresh).ok()?;
+        (!Arc::ptr_eq(&verifier, held)).then_some(verifier)
+    }
+
+    /// Decides for a request whose token is `token` (or why it has none we accept).
+    pub async fn decide(&self, token: Result<&str, Rejection>) -> Decision {
         if self.services.config.auth_disabled {
             return Decision::Allow(Identity::dev());
         }
-        let Some(token) = token else {
-            return Decision::Unauthorized(Rejection::TokenMissing.code());
+        let token = match token {
+            Ok(token) => token,
+            Err(rejection) => return Decision::Unauthorized(rejection.code()),
         };
         let verifier = match self.verifier().await {
             Ok(verifier) => verifier,
             Err(reason) => return forbidden(reason, None),
         };
-        let claims = match verifier.verify(token).await {
+        let verified = match verifier.verify(token).await {
+            Err(rejection) if rotation_may_explain(rejection) => {
+                match self.rotated(&verifier).await {
+                    Some(fresh) => fresh.verify(token).await,
+                    None => Err(rejection),
+                }
+            }
+            other => other,
+        };
+        let claims = match verified {
             Ok(claims) => claims,
             Err(rejection) if rejection.is_infrastructure() => {
                 return forbidden(rejection.code(), None);
@@ -98,6 +146,22 @@ impl Authorizer {
             Ok(Some(user)) => Decision::Allow(decision::stored(&user, &claims)),
         }
     }
+}
+
+/// Key secrets: what the verifier is built from besides the configuration.
+fn same_keys(a: &ClerkSecrets, b: &ClerkSecrets) -> bool {
+    a.jwt_key == b.jwt_key && a.secret_key == b.secret_key
+}
+
+/// Failures a rotated `CLERK_JWT_KEY` or secret key (Backend API JWKS) would cause.
+fn rotation_may_explain(rejection: Rejection) -> bool {
+    matches!(
+        rejection,
+        Rejection::SignatureInvalid
+            | Rejection::KidMissing
+            | Rejection::KidUnknown
+            | Rejection::JwksUnavailable
+    )
 }
 
 fn forbidden(reason: &'static str, clerk_user_id: Option<String>) -> Decision {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::store::{FlagsPatch, NewUserFlags};
 use shared::testing::{FakeClerk, Reply, TestKey, session_claims};
-use shared::{ClerkSecrets, Config, SecretsProvider, Services, UserStore, testing};
+use shared::{ClerkSecrets, Config, Rejection, SecretsProvider, Services, UserStore, testing};
 
 const ISSUER: &str = "https://clerk.example.com";
 const PUBLISHABLE_KEY: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
@@ -127,6 +127,7 @@ async fn active_user_is_allowed_with_context_in_every_flavour() {
                 "is_admin": "false",
                 "session_id": "sess_test",
                 "synced": "true",
+                "token_exp": (NOW + 60).to_string(),
             }),
             "{flavour}"
         );
@@ -192,31 +193,56 @@ async fn missing_token_is_401_in_every_flavour() {
     }
 }
 
+/// The cache key is the `Authorization` header: a cookie must never decide, with or
+/// without a header beside it.
 #[tokio::test]
-async fn session_cookie_is_the_fallback() {
+async fn the_session_cookie_never_decides() {
     let f = fixture(&[]).await;
     add_user(&f.store, "user_cookie", FlagsPatch::default()).await;
     let t = token("user_cookie");
-    let mut http = event(HTTP_V2, "x");
-    http["headers"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorization");
-    http["cookies"] = json!(["theme=dark", format!("__session={t}")]);
-    let mut rest = event(REST_REQUEST, "x");
-    rest["headers"]
-        .as_object_mut()
-        .unwrap()
-        .remove("Authorization");
-    rest["multiValueHeaders"]
-        .as_object_mut()
-        .unwrap()
-        .remove("Authorization");
-    rest["headers"]["Cookie"] = json!(format!("theme=dark; __session={t}"));
-    for (flavour, e) in [("http-v2", http), ("rest-request", rest)] {
-        let (allowed, context) = outcome(flavour, &invoke(&f.authorizer, e).await.unwrap());
-        assert!(allowed, "{flavour}");
-        assert_eq!(context["clerk_user_id"], "user_cookie");
+    let cookie = format!("__session={t}");
+    let headers = [
+        (None, "token-missing"),
+        (Some("Bearer"), "authorization-invalid"),
+        (Some("Bearer "), "authorization-invalid"),
+        (Some("Basic dXNlcjpwYXNz"), "authorization-invalid"),
+        (Some("Bearer garbage\u{ff}"), "authorization-invalid"),
+    ];
+    for (authorization, reason) in headers {
+        let mut http = event(HTTP_V2, "x");
+        let mut rest = event(REST_REQUEST, "x");
+        for (e, key) in [(&mut http, "authorization"), (&mut rest, "Authorization")] {
+            e["headers"].as_object_mut().unwrap().remove(key);
+            if let Some(multi) = e.get_mut("multiValueHeaders").and_then(Value::as_object_mut) {
+                multi.remove(key);
+            }
+            if let Some(value) = authorization {
+                e["headers"][key] = json!(value);
+            }
+        }
+        http["cookies"] = json!(["theme=dark", cookie.clone()]);
+        http["headers"]["cookie"] = json!(format!("theme=dark; {cookie}"));
+        rest["headers"]["Cookie"] = json!(format!("theme=dark; {cookie}"));
+        for (flavour, e) in [("http-v2", http), ("rest-request", rest)] {
+            assert_eq!(
+                invoke(&f.authorizer, e).await,
+                Err("Unauthorized".to_owned()),
+                "{flavour} {authorization:?} ({reason})"
+            );
+        }
+    }
+    let header = |value: &str| -> authorizer::Request {
+        let mut http = event(HTTP_V2, "x");
+        http["headers"]["authorization"] = json!(value);
+        http["cookies"] = json!([cookie.clone()]);
+        authorizer::Request::parse(http).unwrap()
+    };
+    for (value, reason) in [
+        ("Bearer", Rejection::AuthorizationInvalid),
+        ("Basic x", Rejection::AuthorizationInvalid),
+        ("Bearer abc\u{ff}", Rejection::AuthorizationInvalid),
+    ] {
+        assert_eq!(header(value).token(), Err(reason), "{value:?}");
     }
 }
 
@@ -314,7 +340,10 @@ async fn a_user_not_synced_yet_is_allowed_to_reach_the_lazy_sync() {
     assert!(allowed);
     assert_eq!(
         context,
-        json!({ "clerk_user_id": "user_new", "is_admin": "false", "session_id": "sess_test", "synced": "false" })
+        json!({
+            "clerk_user_id": "user_new", "is_admin": "false", "session_id": "sess_test",
+            "synced": "false", "token_exp": (NOW + 60).to_string(),
+        })
     );
 }
 

@@ -9,14 +9,23 @@ use crate::problem::Problem;
 pub type Caller = CallerContext;
 
 /// Reads HTTP API v2 `requestContext.authorizer.lambda` or REST `requestContext.authorizer`;
-/// 401 when there is no authorizer context or it names no caller.
-pub fn from_request_context(context: Option<&RequestContext>) -> Result<Caller, Problem> {
+/// 401 when there is no authorizer context, it names no caller, or its token expired more
+/// than `skew_seconds` before `now` (API Gateway serves cached contexts for a while).
+pub fn from_request_context(
+    context: Option<&RequestContext>,
+    now: i64,
+    skew_seconds: i64,
+) -> Result<Caller, Problem> {
     let fields = match context {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
         Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
         _ => None,
     };
-    fields
+    let caller = fields
         .and_then(CallerContext::from_map)
-        .ok_or_else(|| Problem::new(401, "unauthenticated", "No authenticated caller."))
+        .ok_or_else(|| Problem::new(401, "unauthenticated", "No authenticated caller."))?;
+    caller.check_fresh(now, skew_seconds).map_err(|error| {
+        Problem::new(401, error.code(), "The session token has expired.")
+    })?;
+    Ok(caller)
 }

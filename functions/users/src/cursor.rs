@@ -17,7 +17,7 @@ pub struct CursorCodec {
 }
 
 impl CursorCodec {
-    /// A codec keyed by `secret` (the Clerk secret key; the table name where there is none).
+    /// A codec keyed by `secret` (the Clerk secret key).
     pub fn new(secret: &[u8]) -> Self {
         let derived = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, secret),

@@ -87,7 +87,10 @@ impl Users {
             self.ensure_dev_user().await?;
             Caller::dev()
         } else {
-            caller::from_request_context(request.request_context_ref())?
+            let config = &self.services.config;
+            let skew = i64::try_from(config.clock_skew.as_secs()).unwrap_or(i64::MAX);
+            let now = self.services.clock.unix_seconds();
+            caller::from_request_context(request.request_context_ref(), now, skew)?
         };
         match route {
             Route::Me => Ok(json_response(
@@ -128,6 +131,14 @@ impl Users {
                     )
                     .with_field("is_admin"));
                 }
+                if caller.is(&target.clerk_user_id) && patch.is_active == Some(false) {
+                    return Err(Problem::new(
+                        409,
+                        "self-deactivation",
+                        "An admin cannot deactivate themself.",
+                    )
+                    .with_field("is_active"));
+                }
                 let updated = self
                     .services
                     .store
@@ -166,8 +177,12 @@ impl Users {
             tracing::error!(%error, "secrets unavailable");
             unavailable("secrets-unavailable")
         })?;
+        let http = self.services.http().map_err(|error| {
+            tracing::error!(%error, "no HTTP client for the Backend API");
+            unavailable("clerk-unavailable")
+        })?;
         let fetched = shared::clerk_api::get_user(
-            self.services.http(),
+            http,
             &self.services.config.api_url,
             secrets.secret_key.as_ref(),
             clerk_user_id,
@@ -251,7 +266,7 @@ impl Users {
         let codec = self.cursor_codec().await?;
         let cursor = params
             .first("cursor")
-            .map(|c| codec.decode(c, active))
+            .map(|c| codec.as_ref().ok_or_else(cursor_key_missing)?.decode(c, active))
             .transpose()?;
         let page = self
             .services
@@ -264,22 +279,27 @@ impl Users {
             .await
             .map_err(|e| store_problem(&e))?;
         let users: Vec<Value> = page.users.iter().map(view::user).collect();
-        let next = page.next.map(|c| codec.encode(&c, active));
+        let next = match page.next {
+            None => None,
+            Some(c) => Some(codec.as_ref().ok_or_else(cursor_key_missing)?.encode(&c, active)),
+        };
         Ok(json_response(
             200,
             &json!({ "users": users, "next_cursor": next }),
         ))
     }
 
-    async fn cursor_codec(&self) -> Result<CursorCodec, Problem> {
+    /// The cursor codec, keyed by the secret key; `None` without one (a key derived from
+    /// anything public would let clients forge cursors).
+    async fn cursor_codec(&self) -> Result<Option<CursorCodec>, Problem> {
         let secrets = self.services.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
             unavailable("secrets-unavailable")
         })?;
-        Ok(match &secrets.secret_key {
-            Some(key) => CursorCodec::new(key.expose().as_bytes()),
-            None => CursorCodec::new(self.services.store.table().as_bytes()),
-        })
+        Ok(secrets
+            .secret_key
+            .as_ref()
+            .map(|key| CursorCodec::new(key.expose().as_bytes())))
     }
 
     /// A user by our UUID or by Clerk id.
@@ -386,6 +406,15 @@ fn require_admin(caller: &Caller) -> Result<(), Problem> {
             "This route is for admins.",
         ))
     }
+}
+
+fn cursor_key_missing() -> Problem {
+    tracing::error!("CLERK_SECRET_KEY is not set: pagination cursors cannot be signed");
+    Problem::new(
+        500,
+        "cursor-key-missing",
+        "Pagination is unavailable: the deployment has no CLERK_SECRET_KEY to sign cursors with.",
+    )
 }
 
 fn not_found() -> Problem {

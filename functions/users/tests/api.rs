@@ -96,6 +96,35 @@ async fn no_authorizer_context_is_401() {
     assert_eq!(empty.status, 401, "a context without clerk_user_id");
 }
 
+/// API Gateway may serve a cached context after its token expired: the context carries the
+/// token's `exp`, and a context past it (beyond the skew) or without one is refused.
+#[tokio::test]
+async fn a_context_whose_token_expired_is_401() {
+    let f = fixture(&[]).await;
+    let ann = add(&f.store, "user_stale", "stale@example.com", false).await;
+    let with_exp = |exp: Option<i64>| {
+        let mut c = ctx(&ann).unwrap();
+        match exp {
+            Some(exp) => c["token_exp"] = json!(exp.to_string()),
+            None => {
+                c.as_object_mut().unwrap().remove("token_exp");
+            }
+        }
+        c
+    };
+    for (exp, want) in [
+        (Some(support::NOW + 1), (200, None)),
+        (Some(support::NOW - 4), (200, None)),
+        (Some(support::NOW - 5), (401, Some("token-expired"))),
+        (Some(support::NOW - 3600), (401, Some("token-expired"))),
+        (None, (401, Some("token-expired"))),
+    ] {
+        let answer = call(&f.users, Call::get("/me", Some(with_exp(exp)))).await;
+        let code = (answer.status != 200).then(|| answer.code().to_owned());
+        assert_eq!((answer.status, code.as_deref()), want, "exp {exp:?}");
+    }
+}
+
 #[tokio::test]
 async fn admin_routes_refuse_members() {
     let f = fixture(&[]).await;
@@ -157,6 +186,22 @@ async fn admins_read_anyone_and_unknown_ids_are_404() {
             (404, "user-not-found"),
             "{id}"
         );
+    }
+}
+
+/// Cursors are MACed with a key derived from the secret key; without one there is no key
+/// worth the name, so listing refuses to issue or accept cursors (never a public key).
+#[tokio::test]
+async fn without_a_secret_key_no_cursor_is_issued_or_accepted() {
+    let f = fixture(&[("CLERK_SECRET_KEY", "")]).await;
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    add(&f.store, "user_1", "u1@example.com", false).await;
+    let one_page = call(&f.users, Call::get("/users?limit=5", ctx(&admin))).await;
+    assert_eq!(one_page.status, 200, "a single page needs no cursor");
+    assert_eq!(one_page.json["next_cursor"], Value::Null);
+    for path in ["/users?limit=1", "/users?limit=1&cursor=abc.def"] {
+        let answer = call(&f.users, Call::get(path, ctx(&admin))).await;
+        assert_eq!((answer.status, answer.code()), (500, "cursor-key-missing"), "{path}");
     }
 }
 
@@ -429,6 +474,22 @@ async fn admins_cannot_demote_themselves_nor_patch_the_deleted_or_unknown() {
     )
     .await;
     assert_eq!((answer.status, answer.code()), (409, "self-demotion"));
+    for id in [admin.id.to_string(), admin.clerk_user_id.clone()] {
+        let answer = call(
+            &f.users,
+            Call::patch(&format!("/users/{id}"), r#"{"is_active": false}"#, ctx(&admin)),
+        )
+        .await;
+        assert_eq!((answer.status, answer.code()), (409, "self-deactivation"));
+    }
+    assert!(
+        f.store
+            .get_by_clerk_id("user_admin")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
     assert!(
         f.store
             .get_by_clerk_id("user_admin")
@@ -541,7 +602,10 @@ fn clerk_user(id: &str, email: &str) -> Value {
     json!({
         "object": "user", "id": id, "username": null, "first_name": "Lazy", "last_name": "Sync",
         "image_url": "https://img.clerk.com/lazy",
-        "email_addresses": [{ "id": "idn_l", "email_address": email }],
+        "email_addresses": [{
+            "id": "idn_l", "email_address": email,
+            "verification": { "status": "verified", "strategy": "email_code" },
+        }],
         "primary_email_address_id": "idn_l", "public_metadata": {},
         "created_at": 1_000, "updated_at": 2_000,
     })
@@ -611,7 +675,7 @@ async fn lazy_sync_when_clerk_is_down_or_has_no_such_user() {
 
 #[tokio::test]
 async fn auth_disabled_serves_the_fixed_development_user() {
-    let f = fixture(&[("AUTH_DISABLED", "true")]).await;
+    let f = fixture(&[("AUTH_DISABLED", "true"), ("STAGE", "dev")]).await;
     let me = call(&f.users, Call::get("/me", None)).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.json["id"], "00000000-0000-4000-8000-000000000001");
@@ -621,7 +685,7 @@ async fn auth_disabled_serves_the_fixed_development_user() {
     let list = call(&f.users, Call::get("/users", None)).await;
     assert_eq!(list.json["users"].as_array().unwrap().len(), 1);
     // Another instance finds it already there.
-    let second = support::with_store(f.store.clone(), &[("AUTH_DISABLED", "true")]).await;
+    let second = support::with_store(f.store.clone(), &[("AUTH_DISABLED", "true"), ("STAGE", "dev")]).await;
     assert_eq!(
         call(&second.users, Call::get("/me", None)).await.json["id"],
         me.json["id"]

@@ -51,6 +51,7 @@ async fn the_binary_answers_me_with_problem_details_and_the_dev_user() {
     let api = RuntimeApi::start().await.unwrap();
     let mut env = env;
     env.push(("AUTH_DISABLED".to_owned(), "true".to_owned()));
+    env.push(("STAGE".to_owned(), "dev".to_owned()));
     let function =
         Function::spawn(Path::new(env!("CARGO_BIN_EXE_users")), &api, &env, None).unwrap();
     api.wait_ready(TIMEOUT).await.unwrap();

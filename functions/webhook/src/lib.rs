@@ -122,7 +122,9 @@ impl Webhook {
     }
 
     /// Verifies against the current secrets, then once more after a forced re-read when
-    /// nothing matched: a rotated secret is picked up without a redeploy.
+    /// nothing matched: a rotated secret is picked up without a redeploy. The re-read is
+    /// rate-limited whatever its outcome; when it is refused or fails, the delivery did not
+    /// verify against the secrets held: 401, never a 500 a forger could farm.
     async fn verify(&self, signed: &SignedHeaders<'_>, body: &[u8]) -> Result<(), Outcome> {
         let now = self.services.clock.unix_seconds();
         let secrets = self
@@ -136,12 +138,13 @@ impl Webhook {
             Err(SignatureError::InvalidSignature) => {}
             other => return other.map_err(rejected),
         }
-        let fresh = self
-            .services
-            .secrets
-            .refresh()
-            .await
-            .map_err(secrets_unavailable)?;
+        let fresh = match self.services.secrets.refresh().await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::warn!(%error, "secrets re-read failed; rejecting with the secrets held");
+                return Err(rejected(SignatureError::InvalidSignature));
+            }
+        };
         if fresh.webhook_secrets == secrets.webhook_secrets {
             return Err(rejected(SignatureError::InvalidSignature));
         }

@@ -1,6 +1,7 @@
 //! Property: for any sequence of one user's Clerk events, delivered shuffled and with
 //! duplicates through the webhook handler into DynamoDB (moto), the stored user equals the
-//! result of applying the events in Clerk's order.
+//! result of applying the events in Clerk's order — and once deleted, holds no personal data
+//! whatever arrives after the delete.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -80,6 +81,12 @@ fn apply_in_order(steps: &[Step]) -> Model {
             Step::Delete { at_seconds } => model.deleted_at = Some(*at_seconds),
         }
     }
+    if model.deleted_at.is_some() {
+        // A tombstone keeps no personal data, whatever arrived before or after the delete.
+        model.email = None;
+        model.username = USER.to_owned();
+        model.last_name = String::new();
+    }
     model
 }
 
@@ -155,6 +162,10 @@ fn shuffled_and_duplicated_deliveries_converge_on_the_in_order_state() {
                 let want = apply_in_order(&steps);
                 assert_eq!(got, want, "steps {steps:?} delivered as {order:?}");
                 assert_eq!(stored.is_active, want.deleted_at.is_none());
+                if want.deleted_at.is_some() {
+                    assert!(!stored.is_admin && !stored.is_approved);
+                    assert_eq!((&stored.first_name, &stored.image_url), (&None, &None));
+                }
                 // The live user holds its email; a deleted one holds nothing.
                 if let Some(email) = &want.email {
                     let holder = f.store.get_by_email(email).await.unwrap();

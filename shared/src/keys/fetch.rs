@@ -30,18 +30,22 @@ pub enum FetchError {
     /// The body is not a usable JWKS.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The HTTP client could not be built (TLS roots or the crypto provider unavailable).
+    #[error("HTTP client unavailable: {0}")]
+    Client(String),
 }
 
 /// An HTTP client for Clerk: rustls, the timeouts above, no redirects (a redirect could
-/// lead a key fetch somewhere it was not configured to go).
-pub fn http_client() -> reqwest::Client {
+/// lead a key fetch somewhere it was not configured to go). An error, never a panic, when
+/// it cannot be built.
+pub fn http_client() -> Result<reqwest::Client, FetchError> {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(TOTAL_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("clerk-lambda-auth/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_default()
+        .map_err(|e| FetchError::Client(e.to_string()))
 }
 
 /// Fetches and parses the JWKS at `url`.

@@ -24,10 +24,13 @@
 //! transaction fail and the write start over from a fresh read.
 //!
 //! Clerk-driven writes carry Clerk's `updated_at` (ms): one that is not newer than the
-//! stored stamp changes nothing ([`StoreError::Stale`]). A deleted user is a tombstone
-//! (`deleted_at` set to Clerk's deletion time, `is_active` false, guards released) that no
-//! Clerk write undoes — Clerk never reuses user ids — but that still takes newer profile
-//! data, so any delivery order converges on the same record.
+//! stored stamp changes nothing ([`StoreError::Stale`]). A deleted user is a tombstone that
+//! keeps only what ordering and audit need — ids, `created_at`, `deleted_at` (Clerk's
+//! deletion time), the Clerk stamp, flags cleared (inactive, unapproved, not admin) — and no
+//! personal data: email, names and image are removed, the username becomes the Clerk id,
+//! guards are released. No Clerk write undoes it (Clerk never reuses user ids) or puts
+//! profile data back; a newer event only advances its stamp, so any delivery order
+//! converges on the same record.
 
 mod cursor;
 mod item;
@@ -385,10 +388,10 @@ impl UserStore {
             .user)
     }
 
-    /// Marks a user deleted in Clerk at `deleted_at_ms`: `is_active` false, `deleted_at`
-    /// set, email and username freed, the record kept. An unknown user gets a bare
-    /// tombstone, so a late `user.created` cannot resurrect it. Deleting a tombstone again
-    /// is [`StoreError::Stale`].
+    /// Marks a user deleted in Clerk at `deleted_at_ms`: the record becomes a tombstone
+    /// (see the module docs: no personal data, flags cleared, email and username freed). An
+    /// unknown user gets a bare tombstone, so a late `user.created` cannot resurrect it.
+    /// Deleting a tombstone again is [`StoreError::Stale`].
     pub async fn deactivate(
         &self,
         clerk_user_id: &str,
@@ -400,13 +403,7 @@ impl UserStore {
             let now = item::now();
             let (next, applied) = match &current {
                 Some(cur) if cur.user.deleted_at.is_some() => return Err(StoreError::Stale),
-                Some(cur) => {
-                    let mut user = cur.user.clone();
-                    user.is_active = false;
-                    user.deleted_at = Some(deleted_at);
-                    user.updated_at = now;
-                    (user, Applied::Updated)
-                }
+                Some(cur) => (scrubbed(&cur.user, deleted_at, now), Applied::Updated),
                 None => (tombstone(clerk_user_id, deleted_at, now), Applied::Created),
             };
             match self.commit(&next, current.as_ref(), false).await {
@@ -573,6 +570,14 @@ impl UserStore {
                 }
                 Some(cur) if cur.user.clerk_updated_at >= profile.clerk_updated_at => {
                     return Err(StoreError::Stale);
+                }
+                // A tombstone takes the newer stamp (so every order ends on the same one)
+                // and nothing else: no profile data comes back after a deletion.
+                Some(cur) if cur.user.deleted_at.is_some() => {
+                    let mut user = cur.user.clone();
+                    user.clerk_updated_at = profile.clerk_updated_at;
+                    user.updated_at = now;
+                    (user, Applied::Updated)
                 }
                 Some(cur) => (merge(&cur.user, profile, now), Applied::Updated),
                 None => {
@@ -847,14 +852,13 @@ fn merge(current: &User, profile: &ClerkProfile, now: OffsetDateTime) -> User {
     }
 }
 
-/// The record of a user deleted before we ever stored it. Its ordering stamp is 0: it
-/// holds no profile yet, so the profile of any late create or update still lands in it.
+/// The record of a user deleted before we ever stored it. Its ordering stamp is 0, so the
+/// stamp of any late create or update still advances it (and nothing else).
 fn tombstone(clerk_user_id: &str, deleted_at: OffsetDateTime, now: OffsetDateTime) -> User {
-    User {
+    let blank = User {
         id: Uuid::new_v4(),
         clerk_user_id: clerk_user_id.to_owned(),
-        // Holds no guard: a tombstone reserves nothing.
-        username: clerk_user_id.to_owned(),
+        username: String::new(),
         email: None,
         full_name: None,
         first_name: None,
@@ -866,8 +870,30 @@ fn tombstone(clerk_user_id: &str, deleted_at: OffsetDateTime, now: OffsetDateTim
         onboarded_via_invitation: false,
         created_at: now,
         updated_at: now,
-        deleted_at: Some(deleted_at),
+        deleted_at: None,
         clerk_updated_at: 0,
+    };
+    scrubbed(&blank, deleted_at, now)
+}
+
+/// `user` as a tombstone: what ordering and audit need (ids, `created_at`, the Clerk stamp,
+/// `deleted_at`), flags cleared, no personal data. The username becomes the Clerk id (not
+/// personal, and it holds no guard: a tombstone reserves nothing).
+fn scrubbed(user: &User, deleted_at: OffsetDateTime, now: OffsetDateTime) -> User {
+    User {
+        username: user.clerk_user_id.clone(),
+        email: None,
+        full_name: None,
+        first_name: None,
+        last_name: None,
+        image_url: None,
+        is_active: false,
+        is_approved: false,
+        is_admin: false,
+        onboarded_via_invitation: false,
+        updated_at: now,
+        deleted_at: Some(deleted_at),
+        ..user.clone()
     }
 }
 

@@ -62,6 +62,29 @@ pub struct Rules {
     pub clock_skew_seconds: i64,
     /// Accept `sts: "pending"` sessions (off by default).
     pub allow_pending_sessions: bool,
+    /// Accept tokens without a `sid` claim (off by default: session tokens always carry one).
+    pub allow_missing_sid: bool,
+    /// Longest accepted lifetime: `exp - iat`, or `exp - now` without `iat`, in seconds.
+    pub max_lifetime_seconds: i64,
+}
+
+/// Default lifetime cap, in seconds (Clerk's session tokens live 60 s).
+pub const DEFAULT_MAX_LIFETIME_SECONDS: i64 = 3600;
+
+impl Rules {
+    /// The strict defaults for tokens issued by `issuer`: no parties or audience checked,
+    /// 5 s of clock skew, `sid` required, pending sessions refused, lifetime capped at 1 h.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            authorized_parties: Vec::new(),
+            audience: None,
+            clock_skew_seconds: 5,
+            allow_pending_sessions: false,
+            allow_missing_sid: false,
+            max_lifetime_seconds: DEFAULT_MAX_LIFETIME_SECONDS,
+        }
+    }
 }
 
 impl Claims {
@@ -138,6 +161,11 @@ impl Claims {
         if self.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
             return Err(Rejection::IatInFuture);
         }
+        // A long-lived token that leaks stays usable for its whole life: cap it.
+        let issued = self.iat.unwrap_or(now);
+        if self.exp.saturating_sub(issued) > rules.max_lifetime_seconds {
+            return Err(Rejection::TokenLifetimeTooLong);
+        }
         if self.iss != rules.issuer {
             return Err(Rejection::IssuerInvalid);
         }
@@ -154,10 +182,19 @@ impl Claims {
         {
             return Err(Rejection::AudienceInvalid);
         }
-        if self.sts.as_deref() == Some("pending") && !rules.allow_pending_sessions {
-            return Err(Rejection::SessionPending);
+        // Machine tokens (M2M, API keys) name a machine, never a user's session.
+        if self.sub.starts_with("mch_") {
+            return Err(Rejection::TokenTypeInvalid);
         }
-        Ok(())
+        if self.sid.as_deref().is_none_or(str::is_empty) && !rules.allow_missing_sid {
+            return Err(Rejection::SessionIdMissing);
+        }
+        match self.sts.as_deref() {
+            None | Some("active") => Ok(()),
+            Some("pending") if rules.allow_pending_sessions => Ok(()),
+            Some("pending") => Err(Rejection::SessionPending),
+            Some(_) => Err(Rejection::SessionStatusInvalid),
+        }
     }
 }
 
@@ -346,6 +383,72 @@ mod tests {
             assert_eq!(claims(payload.clone()).err(), Some(want), "{payload}");
         }
         assert_eq!(claims(with("exp", json!(10.9))).unwrap().exp, 10);
+    }
+
+    fn session(extra: Value) -> Claims {
+        let mut payload = json!({
+            "sub": "user_1", "iss": "https://x", "exp": 1060, "iat": 1000, "sid": "sess_1",
+            "sts": "active"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                payload.as_object_mut().unwrap().remove(k);
+            } else {
+                payload[k] = v.clone();
+            }
+        }
+        claims(payload).unwrap()
+    }
+
+    #[test]
+    fn strict_session_defaults() {
+        let rules = Rules::new("https://x");
+        let at = 1000;
+        let cases = [
+            (json!({}), Ok(())),
+            (json!({ "sts": null }), Ok(())),
+            (json!({ "sid": null }), Err(Rejection::SessionIdMissing)),
+            (json!({ "sid": "" }), Err(Rejection::SessionIdMissing)),
+            (json!({ "sub": "mch_1" }), Err(Rejection::TokenTypeInvalid)),
+            (json!({ "sub": "mch_1", "sid": null }), Err(Rejection::TokenTypeInvalid)),
+            (json!({ "sts": "pending" }), Err(Rejection::SessionPending)),
+            (json!({ "sts": "ended" }), Err(Rejection::SessionStatusInvalid)),
+            (json!({ "sts": "" }), Err(Rejection::SessionStatusInvalid)),
+            (json!({ "exp": 4600 }), Ok(())),
+            (json!({ "exp": 4601 }), Err(Rejection::TokenLifetimeTooLong)),
+            (json!({ "iat": null, "exp": 4600 }), Ok(())),
+            (json!({ "iat": null, "exp": 4601 }), Err(Rejection::TokenLifetimeTooLong)),
+            (json!({ "iat": -100_000, "exp": 1060 }), Err(Rejection::TokenLifetimeTooLong)),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(session(extra.clone()).check(&rules, at), want, "{extra}");
+        }
+    }
+
+    #[test]
+    fn each_loosening_is_its_own_setting() {
+        let loose = Rules {
+            allow_pending_sessions: true,
+            allow_missing_sid: true,
+            max_lifetime_seconds: 10_000,
+            ..Rules::new("https://x")
+        };
+        for extra in [
+            json!({ "sts": "pending" }),
+            json!({ "sid": null }),
+            json!({ "exp": 9000 }),
+        ] {
+            assert_eq!(session(extra.clone()).check(&loose, 1000), Ok(()), "{extra}");
+        }
+        assert_eq!(
+            session(json!({ "sts": "revoked" })).check(&loose, 1000),
+            Err(Rejection::SessionStatusInvalid)
+        );
+        assert_eq!(
+            session(json!({ "sub": "mch_x" })).check(&loose, 1000),
+            Err(Rejection::TokenTypeInvalid),
+            "no setting makes a machine a session"
+        );
     }
 
     #[test]

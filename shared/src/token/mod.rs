@@ -3,7 +3,8 @@
 //!
 //! Order of checks: size (unparsed), shape, `alg` pinned to RS256, no `crit`, the key by
 //! `kid`, the signature; only then the token type (`typ`, Clerk's `cat`) and the claims
-//! (`exp`, `nbf`, `iat` with clock skew, `iss` exact, `azp`, `aud`, `sub`, `sts`).
+//! (`exp`, `nbf`, `iat` with clock skew, the lifetime cap, `iss` exact, `azp`, `aud`, then the
+//! session: not a machine, `sid` present, `sts` active).
 
 mod claims;
 pub mod extract;
@@ -12,7 +13,7 @@ mod rejection;
 
 use std::sync::Arc;
 
-pub use claims::{Claims, Organization, Rules};
+pub use claims::{Claims, DEFAULT_MAX_LIFETIME_SECONDS, Organization, Rules};
 pub use rejection::Rejection;
 
 use crate::clock::Clock;
@@ -95,12 +96,15 @@ impl Verifier {
         http: reqwest::Client,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, SetupError> {
+        let seconds = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let rules = Rules {
             issuer: config.issuer()?,
             authorized_parties: config.authorized_parties.clone(),
             audience: config.audience.clone(),
-            clock_skew_seconds: i64::try_from(config.clock_skew.as_secs()).unwrap_or(i64::MAX),
+            clock_skew_seconds: seconds(config.clock_skew),
             allow_pending_sessions: config.allow_pending_sessions,
+            allow_missing_sid: config.allow_missing_sid,
+            max_lifetime_seconds: seconds(config.max_token_lifetime),
         };
         let policy = CachePolicy {
             ttl: config.jwks_cache_ttl,

@@ -4,9 +4,13 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// No bearer token and no `__session` cookie.
+    /// No `Authorization` header, or an empty one.
     #[error("no session token")]
     TokenMissing,
+    /// An `Authorization` header that is not `Bearer <token>` (another scheme, no token,
+    /// bytes that are not visible ASCII, the header repeated).
+    #[error("authorization header is not a bearer token")]
+    AuthorizationInvalid,
     /// Larger than [`super::MAX_TOKEN_BYTES`]; not parsed at all.
     #[error("token too large")]
     TokenTooLarge,
@@ -28,7 +32,8 @@ pub enum Rejection {
     /// The signature does not verify.
     #[error("signature invalid")]
     SignatureInvalid,
-    /// `typ` or the Clerk `cat` header names something other than a session token.
+    /// `typ` or the Clerk `cat` header names something other than a session token, or the
+    /// subject is a machine (`mch_…`).
     #[error("not a session token")]
     TokenTypeInvalid,
     /// No `exp` claim.
@@ -55,9 +60,18 @@ pub enum Rejection {
     /// `sub` is missing or empty.
     #[error("subject invalid")]
     SubjectInvalid,
+    /// No `sid` claim: not a session token (unless `CLERK_ALLOW_MISSING_SID=true`).
+    #[error("sid missing")]
+    SessionIdMissing,
     /// The session is `pending` (e.g. a required organization is not chosen yet).
     #[error("session pending")]
     SessionPending,
+    /// `sts` is neither `active` nor `pending`.
+    #[error("session status not accepted")]
+    SessionStatusInvalid,
+    /// `exp` lies further after `iat` (or now, without `iat`) than the lifetime cap.
+    #[error("token lifetime too long")]
+    TokenLifetimeTooLong,
     /// Keys could not be obtained (key endpoint unreachable and nothing usable cached).
     #[error("signing keys unavailable")]
     JwksUnavailable,
@@ -65,8 +79,9 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every variant, for exhaustive tests and documentation.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 23] = [
         Self::TokenMissing,
+        Self::AuthorizationInvalid,
         Self::TokenTooLarge,
         Self::TokenMalformed,
         Self::AlgNotAllowed,
@@ -83,7 +98,10 @@ impl Rejection {
         Self::AzpInvalid,
         Self::AudienceInvalid,
         Self::SubjectInvalid,
+        Self::SessionIdMissing,
         Self::SessionPending,
+        Self::SessionStatusInvalid,
+        Self::TokenLifetimeTooLong,
         Self::JwksUnavailable,
     ];
 
@@ -91,6 +109,7 @@ impl Rejection {
     pub fn code(self) -> &'static str {
         match self {
             Self::TokenMissing => "token-missing",
+            Self::AuthorizationInvalid => "authorization-invalid",
             Self::TokenTooLarge => "token-too-large",
             Self::TokenMalformed => "token-malformed",
             Self::AlgNotAllowed => "alg-not-allowed",
@@ -107,7 +126,10 @@ impl Rejection {
             Self::AzpInvalid => "azp-invalid",
             Self::AudienceInvalid => "audience-invalid",
             Self::SubjectInvalid => "subject-invalid",
+            Self::SessionIdMissing => "sid-missing",
             Self::SessionPending => "session-pending",
+            Self::SessionStatusInvalid => "session-status-invalid",
+            Self::TokenLifetimeTooLong => "token-lifetime-too-long",
             Self::JwksUnavailable => "jwks-unavailable",
         }
     }

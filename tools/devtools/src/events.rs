@@ -177,6 +177,7 @@ pub fn samples(now: i64) -> Vec<Sample> {
             "is_admin": admin.to_string(),
             "session_id": "sess_dev",
             "synced": "true",
+            "token_exp": (now + DEV_TOKEN_SECONDS).to_string(),
         });
         if let Some(body) = body {
             event["body"] = json!(body);
@@ -319,7 +320,10 @@ pub fn clerk_user(kind: &str, id: &str, email: &str, admin: bool, updated_at: i6
             "first_name": name,
             "last_name": "Example",
             "image_url": "https://img.clerk.com/placeholder",
-            "email_addresses": [{ "id": format!("idn_{name}"), "email_address": email, "object": "email_address" }],
+            "email_addresses": [{
+                "id": format!("idn_{name}"), "email_address": email, "object": "email_address",
+                "verification": { "status": "verified", "strategy": "email_code" },
+            }],
             "primary_email_address_id": format!("idn_{name}"),
             "public_metadata": if admin { json!({ "role": "admin" }) } else { json!({}) },
             "created_at": 1_000,
@@ -336,7 +340,7 @@ pub fn normalized(event: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if k == "svix-timestamp" || k == "svix-signature" {
+                    let v = if matches!(k.as_str(), "svix-timestamp" | "svix-signature" | "token_exp") {
                         json!("<signed>")
                     } else {
                         normalized(v)

@@ -2,13 +2,20 @@
 //! run in front of protected routes with its context injected (cargo-lambda's emulator sends
 //! none), the webhook route public. Every function is its real binary behind its own
 //! runtime API emulator; nothing is linked into the gateway.
+//!
+//! The authorizer is called as API Gateway calls it: a request missing an identity source
+//! (or with an empty one) gets 401 without an invocation, and answers are cached under the
+//! identity sources' values for the template's `ReauthorizeEvery` seconds, across routes. So
+//! a decision that depends on anything outside the cache key shows up here as it would
+//! deployed: one caller riding another's cached answer.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -42,8 +49,19 @@ pub struct RouteSpec {
 pub struct Routes {
     /// Binary of the default authorizer.
     pub authorizer: String,
+    /// The authorizer's identity sources (`Identity.Headers`): its cache key.
+    pub identity_headers: Vec<String>,
+    /// How long an answer is cached (`Identity.ReauthorizeEvery`); 0 turns caching off.
+    pub ttl_seconds: u64,
     /// The routes.
     pub routes: Vec<RouteSpec>,
+}
+
+/// An authorizer answer as API Gateway caches it: allow with a context, or deny.
+#[derive(Debug, Clone)]
+enum Verdict {
+    Allow(Value),
+    Deny,
 }
 
 /// The running gateway and its functions.
@@ -51,6 +69,8 @@ pub struct Gateway {
     routes: Routes,
     apis: HashMap<String, RuntimeApi>,
     cors_origins: Vec<String>,
+    cache: Mutex<HashMap<Vec<String>, (Instant, Verdict)>>,
+    authorizer_calls: AtomicUsize,
     _functions: Vec<Function>,
 }
 
@@ -95,8 +115,54 @@ impl Gateway {
             routes,
             apis,
             cors_origins,
+            cache: Mutex::new(HashMap::new()),
+            authorizer_calls: AtomicUsize::new(0),
             _functions: functions,
         })
+    }
+
+    /// How many times the authorizer has been invoked (cache hits and requests refused for
+    /// a missing identity source do not count).
+    pub fn authorizer_calls(&self) -> usize {
+        self.authorizer_calls.load(Ordering::SeqCst)
+    }
+
+    /// The identity sources' values, or `None` when one is missing or empty.
+    fn identity(&self, headers: &http::HeaderMap) -> Option<Vec<String>> {
+        self.routes
+            .identity_headers
+            .iter()
+            .map(|name| {
+                let values: Vec<&[u8]> = headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .map(http::HeaderValue::as_bytes)
+                    .collect();
+                // Repeated headers reach identity sources joined with commas.
+                let joined = values
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (!joined.trim().is_empty()).then_some(joined)
+            })
+            .collect()
+    }
+
+    fn cached(&self, key: &[String]) -> Option<Verdict> {
+        let ttl = Duration::from_secs(self.routes.ttl_seconds);
+        let cache = self.cache.lock().ok()?;
+        let (at, verdict) = cache.get(key)?;
+        (at.elapsed() < ttl).then(|| verdict.clone())
+    }
+
+    fn remember(&self, key: Vec<String>, verdict: Verdict) {
+        if self.routes.ttl_seconds == 0 {
+            return;
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, (Instant::now(), verdict));
+        }
     }
 
     /// Serves on `addr` (port 0: any free port); returns the bound address.
@@ -180,36 +246,53 @@ impl Gateway {
             event["cookies"] = json!(cookies);
         }
         if route.authorized {
-            let Some(authorization) = parts
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-            else {
-                // The identity source is missing: API Gateway answers without invoking.
+            let Some(identity) = self.identity(&parts.headers) else {
+                // An identity source is missing: API Gateway answers without invoking.
                 return message(StatusCode::UNAUTHORIZED, "Unauthorized");
             };
-            let mut auth_event = event.clone();
-            auth_event["type"] = json!("REQUEST");
-            auth_event["routeArn"] = json!(format!(
-                "arn:aws:execute-api:us-east-1:123456789012:local/$default/{}{}",
-                route.method, path
-            ));
-            auth_event["identitySource"] = json!([authorization]);
-            let Some(api) = self.apis.get(&self.routes.authorizer) else {
-                return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+            let verdict = match self.cached(&identity) {
+                Some(verdict) => verdict,
+                None => {
+                    let mut auth_event = event.clone();
+                    auth_event["type"] = json!("REQUEST");
+                    auth_event["routeArn"] = json!(format!(
+                        "arn:aws:execute-api:us-east-1:123456789012:local/$default/{}{}",
+                        route.method, path
+                    ));
+                    auth_event["identitySource"] = json!(identity);
+                    let Some(api) = self.apis.get(&self.routes.authorizer) else {
+                        return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                    };
+                    self.authorizer_calls.fetch_add(1, Ordering::SeqCst);
+                    let verdict = match api.invoke(auth_event, TIMEOUT).await {
+                        Ok(outcome)
+                            if !outcome.ok && outcome.body["errorMessage"] == "Unauthorized" =>
+                        {
+                            // Not cached: every such request invokes the authorizer again.
+                            return message(StatusCode::UNAUTHORIZED, "Unauthorized");
+                        }
+                        Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == true => {
+                            Verdict::Allow(outcome.body["context"].clone())
+                        }
+                        Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == false => {
+                            Verdict::Deny
+                        }
+                        _ => {
+                            return message(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "Internal Server Error",
+                            );
+                        }
+                    };
+                    self.remember(identity, verdict.clone());
+                    verdict
+                }
             };
-            match api.invoke(auth_event, TIMEOUT).await {
-                Ok(outcome) if !outcome.ok && outcome.body["errorMessage"] == "Unauthorized" => {
-                    return message(StatusCode::UNAUTHORIZED, "Unauthorized");
+            match verdict {
+                Verdict::Allow(context) => {
+                    event["requestContext"]["authorizer"] = json!({ "lambda": context });
                 }
-                Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == true => {
-                    event["requestContext"]["authorizer"] =
-                        json!({ "lambda": outcome.body["context"] });
-                }
-                Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == false => {
-                    return message(StatusCode::FORBIDDEN, "Forbidden");
-                }
-                _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+                Verdict::Deny => return message(StatusCode::FORBIDDEN, "Forbidden"),
             }
         }
         if !body.is_empty() {

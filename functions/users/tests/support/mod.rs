@@ -49,8 +49,14 @@ pub async fn with_store(store: UserStore, vars: &[(&str, &str)]) -> Fixture {
     let config =
         Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .unwrap();
+    // `("CLERK_SECRET_KEY", "")` in `vars`: a deployment without a secret key.
+    let secret_key = vars
+        .iter()
+        .find(|(k, _)| *k == "CLERK_SECRET_KEY")
+        .map_or("sk_test_users", |(_, v)| *v)
+        .to_owned();
     let secrets = SecretsProvider::fixed(ClerkSecrets::from_lookup(|name| {
-        (name == "CLERK_SECRET_KEY").then(|| "sk_test_users".to_owned())
+        (name == "CLERK_SECRET_KEY").then(|| secret_key.clone())
     }));
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
     let users = Users::new(Services::new(config, secrets, store.clone(), clock));
@@ -68,6 +74,7 @@ pub fn context(user_id: Option<&str>, clerk_user_id: &str, is_admin: bool, synce
         "is_admin": is_admin.to_string(),
         "synced": synced.to_string(),
         "session_id": "sess_1",
+        "token_exp": (NOW + 60).to_string(),
     });
     if let Some(id) = user_id {
         c["user_id"] = json!(id);
