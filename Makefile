@@ -26,6 +26,7 @@ test: ## every test: unit tests, integration tests against the local stack (moto
 	.venv/bin/openapi-spec-validator functions/users/openapi.json
 	AWS_DEFAULT_REGION=us-east-1 .venv/bin/cfn-lint template.yaml
 	.venv/bin/python tools/template.py check-table
+	.venv/bin/python tools/template.py check-limits
 
 check: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check

@@ -4,6 +4,7 @@
 usage:
   tools/template.py check-table   # exit 1 unless UsersTable agrees with infra/users-table.json
   tools/template.py routes        # the authorizer and HttpApi routes as JSON, for the local gateway
+  tools/template.py check-limits  # exit 1 unless the deployed limits and guard rules are in place
 """
 
 import json
@@ -91,8 +92,36 @@ def routes() -> int:
     return 0
 
 
+def check_limits() -> int:
+    """The deployed limits the README promises, with defaults that deploy on any account."""
+    t = template()
+    params, resources, rules = t["Parameters"], t["Resources"], t.get("Rules", {})
+    api = next(r for r in resources.values() if r.get("Type") == "AWS::Serverless::HttpApi")
+    webhook = resources["WebhookFunction"]["Properties"]
+    problems = []
+    throttle = api["Properties"].get("DefaultRouteSettings", {})
+    for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+        if throttle.get(key) != {"Ref": key} or key not in params:
+            problems.append(f"HttpApi DefaultRouteSettings.{key} must be the {key} parameter")
+    reserved = webhook.get("ReservedConcurrentExecutions")
+    if reserved != {"If": ["ReserveWebhookConcurrency", {"Ref": "WebhookReservedConcurrency"},
+                           {"Ref": "AWS::NoValue"}]}:
+        problems.append("WebhookFunction ReservedConcurrentExecutions must be optional")
+    if params.get("WebhookReservedConcurrency", {}).get("Default") != 0:
+        # A reservation by default fails on accounts with a total concurrency of 10.
+        problems.append("WebhookReservedConcurrency must default to 0 (no reservation)")
+    for rule in ("AuthBypassOnlyInDevelopment", "AuthorizedPartiesInProduction"):
+        if rule not in rules:
+            problems.append(f"rule {rule} is missing")
+    for problem in problems:
+        print(f"template.yaml: {problem}", file=sys.stderr)
+    if not problems:
+        print("template.yaml: throttling, webhook reservation and guard rules in place")
+    return 1 if problems else 0
+
+
 if __name__ == "__main__":
-    commands = {"check-table": check_table, "routes": routes}
+    commands = {"check-table": check_table, "routes": routes, "check-limits": check_limits}
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

@@ -324,7 +324,13 @@ mod tests {
             with(Some("idn_2"), vec![other.clone(), verified.clone()]).primary_email(),
             Some("primary@example.com")
         );
-        for status in [None, Some("unverified"), Some("transferable"), Some("failed"), Some("expired")] {
+        for status in [
+            None,
+            Some("unverified"),
+            Some("transferable"),
+            Some("failed"),
+            Some("expired"),
+        ] {
             let primary = address("idn_2", "primary@example.com", status);
             assert_eq!(
                 with(Some("idn_2"), vec![other.clone(), primary]).primary_email(),
@@ -332,7 +338,10 @@ mod tests {
                 "{status:?}: neither the unverified primary nor another address"
             );
         }
-        assert_eq!(with(Some("idn_gone"), vec![other.clone()]).primary_email(), None);
+        assert_eq!(
+            with(Some("idn_gone"), vec![other.clone()]).primary_email(),
+            None
+        );
         assert_eq!(with(None, vec![other.clone()]).primary_email(), None);
         assert_eq!(with(Some("idn_1"), vec![]).primary_email(), None);
         let no_verification_object = user(json!({

@@ -43,7 +43,10 @@ impl Services {
     /// Reads the environment and builds the AWS clients. No network I/O: secrets and keys
     /// are fetched on first use. Logs a warning when `AUTH_DISABLED` is on.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
+        let config = Config::from_env().inspect_err(|error| {
+            // The runtime prints only the error's Debug form; this names the variable.
+            tracing::error!(%error, "configuration refused; not starting");
+        })?;
         if config.auth_disabled {
             tracing::warn!("AUTH_DISABLED=true: every request acts as the development user");
         }

@@ -164,10 +164,9 @@ async fn failed_reads_back_off() {
 async fn while_reads_fail_the_values_held_are_served_and_forced_reads_stay_rare() {
     let client = client().await;
     let name = new_secret(&client, &json("sk_test_old", "whsec_old")).await;
-    let provider =
-        SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(1))
-            .with_min_refresh_interval(Duration::from_secs(3600))
-            .with_failure_backoff(Duration::from_secs(3600));
+    let provider = SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(1))
+        .with_min_refresh_interval(Duration::from_secs(3600))
+        .with_failure_backoff(Duration::from_secs(3600));
     assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_old");
     client
         .delete_secret()
@@ -180,7 +179,10 @@ async fn while_reads_fail_the_values_held_are_served_and_forced_reads_stay_rare(
     // Expired, and the read fails: the values held are served.
     assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_old");
     // Forced while failing: still the values held, never an error.
-    assert_eq!(secret_key(&provider.refresh().await.unwrap()), "sk_test_old");
+    assert_eq!(
+        secret_key(&provider.refresh().await.unwrap()),
+        "sk_test_old"
+    );
     client
         .create_secret()
         .name(&name)
@@ -190,7 +192,10 @@ async fn while_reads_fail_the_values_held_are_served_and_forced_reads_stay_rare(
         .unwrap();
     // Secrets Manager answers again, but the forced read of this window was spent and the
     // failure back-off holds: nothing is read.
-    assert_eq!(secret_key(&provider.refresh().await.unwrap()), "sk_test_old");
+    assert_eq!(
+        secret_key(&provider.refresh().await.unwrap()),
+        "sk_test_old"
+    );
     assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_old");
 }
 

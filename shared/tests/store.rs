@@ -369,9 +369,17 @@ async fn deactivate_keeps_a_tombstone_without_personal_data() {
     assert_eq!(stored.id, created.id);
     assert_eq!(stored.created_at, created.created_at);
     assert_eq!(stored.email, None, "no personal data in a tombstone");
-    assert_eq!(stored.username, "user_a", "the Clerk id, not the person's name");
     assert_eq!(
-        (&stored.first_name, &stored.last_name, &stored.full_name, &stored.image_url),
+        stored.username, "user_a",
+        "the Clerk id, not the person's name"
+    );
+    assert_eq!(
+        (
+            &stored.first_name,
+            &stored.last_name,
+            &stored.full_name,
+            &stored.image_url
+        ),
         (&None, &None, &None, &None)
     );
     assert!(!stored.is_active && !stored.is_approved && !stored.is_admin);
@@ -412,7 +420,11 @@ async fn deactivate_keeps_a_tombstone_without_personal_data() {
     let absorbed = store.get_by_clerk_id("user_a").await.unwrap().unwrap();
     assert_eq!(absorbed.clerk_updated_at, 10_000);
     assert_eq!(
-        (absorbed.username.as_str(), &absorbed.email, &absorbed.last_name),
+        (
+            absorbed.username.as_str(),
+            &absorbed.email,
+            &absorbed.last_name
+        ),
         ("user_a", &None, &None)
     );
     assert!(!absorbed.is_active);

@@ -78,12 +78,13 @@ impl Authorizer {
             tracing::error!(%error, "no HTTP client");
             "config-invalid"
         })?;
-        let verifier = Verifier::from_config(&s.config, &secrets, http.clone(), Arc::clone(&s.clock))
-            .map(Arc::new)
-            .map_err(|error: SetupError| {
-                tracing::error!(%error, "authorizer misconfigured");
-                "config-invalid"
-            })?;
+        let verifier =
+            Verifier::from_config(&s.config, &secrets, http.clone(), Arc::clone(&s.clock))
+                .map(Arc::new)
+                .map_err(|error: SetupError| {
+                    tracing::error!(%error, "authorizer misconfigured");
+                    "config-invalid"
+                })?;
         *built = Some(Built {
             from: secrets,
             verifier: Arc::clone(&verifier),

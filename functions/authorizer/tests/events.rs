@@ -213,7 +213,10 @@ async fn the_session_cookie_never_decides() {
         let mut rest = event(REST_REQUEST, "x");
         for (e, key) in [(&mut http, "authorization"), (&mut rest, "Authorization")] {
             e["headers"].as_object_mut().unwrap().remove(key);
-            if let Some(multi) = e.get_mut("multiValueHeaders").and_then(Value::as_object_mut) {
+            if let Some(multi) = e
+                .get_mut("multiValueHeaders")
+                .and_then(Value::as_object_mut)
+            {
                 multi.remove(key);
             }
             if let Some(value) = authorization {

@@ -24,8 +24,8 @@ pub fn from_request_context(
     let caller = fields
         .and_then(CallerContext::from_map)
         .ok_or_else(|| Problem::new(401, "unauthenticated", "No authenticated caller."))?;
-    caller.check_fresh(now, skew_seconds).map_err(|error| {
-        Problem::new(401, error.code(), "The session token has expired.")
-    })?;
+    caller
+        .check_fresh(now, skew_seconds)
+        .map_err(|error| Problem::new(401, error.code(), "The session token has expired."))?;
     Ok(caller)
 }

@@ -92,38 +92,36 @@ impl Users {
             let now = self.services.clock.unix_seconds();
             caller::from_request_context(request.request_context_ref(), now, skew)?
         };
+        // The caller's record as stored now, not as the authorizer saw it: API Gateway may
+        // serve a cached allow for a while after the user was blocked or demoted.
+        let me = self.caller_record(&caller).await?;
         match route {
-            Route::Me => Ok(json_response(
+            Route::Me => Ok(json_response(200, &view::user(&me))),
+            Route::Protected => Ok(json_response(
                 200,
-                &view::user(&self.caller_record(&caller).await?),
+                &json!({
+                    "message": "You are authenticated",
+                    "user_id": me.id.to_string(),
+                    "email": me.email,
+                }),
             )),
-            Route::Protected => {
-                let user = self.caller_record(&caller).await?;
-                Ok(json_response(
-                    200,
-                    &json!({
-                        "message": "You are authenticated",
-                        "user_id": user.id.to_string(),
-                        "email": user.email,
-                    }),
-                ))
-            }
             Route::ListUsers => {
-                require_admin(&caller)?;
+                require_admin(&me)?;
                 self.list(request).await
             }
             Route::GetUser(id) => {
-                if !caller.is(&id) {
-                    require_admin(&caller)?;
+                if !is_self(&me, &id) {
+                    require_admin(&me)?;
                 }
                 let user = self.find(&id).await?;
                 Ok(json_response(200, &view::user(&user)))
             }
             Route::PatchUser(id) => {
-                require_admin(&caller)?;
+                require_admin(&me)?;
                 let patch = parse_patch(request.body())?;
                 let target = self.find(&id).await?;
-                if caller.is(&target.clerk_user_id) && patch.is_admin == Some(false) {
+                let own = target.clerk_user_id == me.clerk_user_id;
+                if own && patch.is_admin == Some(false) {
                     return Err(Problem::new(
                         409,
                         "self-demotion",
@@ -131,7 +129,7 @@ impl Users {
                     )
                     .with_field("is_admin"));
                 }
-                if caller.is(&target.clerk_user_id) && patch.is_active == Some(false) {
+                if own && patch.is_active == Some(false) {
                     return Err(Problem::new(
                         409,
                         "self-deactivation",
@@ -151,25 +149,48 @@ impl Users {
                         }
                         other => store_problem(&other),
                     })?;
-                tracing::info!(admin = %caller.clerk_user_id, target = %updated.clerk_user_id, "flags changed");
+                tracing::info!(admin = %me.clerk_user_id, target = %updated.clerk_user_id, "flags changed");
                 Ok(json_response(200, &view::user(&updated)))
             }
         }
     }
 
     /// The caller's stored record; fetched from Clerk and stored (lazy sync) when the
-    /// webhook has not delivered it yet.
+    /// webhook has not delivered it yet. 403 when it is deleted, inactive or unapproved,
+    /// as the authorizer would decide now.
     async fn caller_record(&self, caller: &Caller) -> Result<User, Problem> {
-        if let Some(user) = self
+        let stored = self
             .services
             .store
             .get_by_clerk_id(&caller.clerk_user_id)
             .await
-            .map_err(|e| store_problem(&e))?
-        {
-            return Ok(user);
+            .map_err(|e| store_problem(&e))?;
+        let user = match stored {
+            Some(user) => user,
+            None => self.lazy_sync(&caller.clerk_user_id).await?,
+        };
+        if user.deleted_at.is_some() {
+            return Err(Problem::new(
+                403,
+                "user-deleted",
+                "The user was deleted in Clerk.",
+            ));
         }
-        self.lazy_sync(&caller.clerk_user_id).await
+        if !user.is_active {
+            return Err(Problem::new(
+                403,
+                "user-inactive",
+                "The user is deactivated.",
+            ));
+        }
+        if !user.is_approved {
+            return Err(Problem::new(
+                403,
+                "user-unapproved",
+                "The user awaits an admin's approval.",
+            ));
+        }
+        Ok(user)
     }
 
     async fn lazy_sync(&self, clerk_user_id: &str) -> Result<User, Problem> {
@@ -266,7 +287,12 @@ impl Users {
         let codec = self.cursor_codec().await?;
         let cursor = params
             .first("cursor")
-            .map(|c| codec.as_ref().ok_or_else(cursor_key_missing)?.decode(c, active))
+            .map(|c| {
+                codec
+                    .as_ref()
+                    .ok_or_else(cursor_key_missing)?
+                    .decode(c, active)
+            })
             .transpose()?;
         let page = self
             .services
@@ -281,7 +307,12 @@ impl Users {
         let users: Vec<Value> = page.users.iter().map(view::user).collect();
         let next = match page.next {
             None => None,
-            Some(c) => Some(codec.as_ref().ok_or_else(cursor_key_missing)?.encode(&c, active)),
+            Some(c) => Some(
+                codec
+                    .as_ref()
+                    .ok_or_else(cursor_key_missing)?
+                    .encode(&c, active),
+            ),
         };
         Ok(json_response(
             200,
@@ -396,7 +427,13 @@ fn route_path(request: &Request) -> String {
     }
 }
 
-fn require_admin(caller: &Caller) -> Result<(), Problem> {
+/// True when `id` (ours or Clerk's) names `user`.
+fn is_self(user: &User, id: &str) -> bool {
+    user.clerk_user_id == id || user.id.to_string() == id
+}
+
+/// The stored flag decides, not the (possibly cached) context's.
+fn require_admin(caller: &User) -> Result<(), Problem> {
     if caller.is_admin {
         Ok(())
     } else {

@@ -125,6 +125,62 @@ async fn a_context_whose_token_expired_is_401() {
     }
 }
 
+/// A context can be served from API Gateway's cache after the user was blocked or demoted:
+/// the record as stored now decides.
+#[tokio::test]
+async fn the_stored_record_decides_not_a_cached_context() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_was_admin", "was@example.com", true).await;
+    let stale_admin_context = ctx(&admin);
+    f.store
+        .set_flags(
+            "user_was_admin",
+            FlagsPatch {
+                is_admin: Some(false),
+                ..FlagsPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let listing = call(&f.users, Call::get("/users", stale_admin_context.clone())).await;
+    assert_eq!((listing.status, listing.code()), (403, "admin-required"));
+    let blocked = [
+        (
+            FlagsPatch {
+                is_active: Some(false),
+                ..FlagsPatch::default()
+            },
+            "user-inactive",
+        ),
+        (
+            FlagsPatch {
+                is_approved: Some(false),
+                ..FlagsPatch::default()
+            },
+            "user-unapproved",
+        ),
+    ];
+    for (patch, code) in blocked {
+        let user = add(
+            &f.store,
+            &format!("user_{code}"),
+            &format!("{code}@example.com"),
+            false,
+        )
+        .await;
+        let context = ctx(&user);
+        f.store.set_flags(&user.clerk_user_id, patch).await.unwrap();
+        for path in ["/me", "/protected"] {
+            let answer = call(&f.users, Call::get(path, context.clone())).await;
+            assert_eq!((answer.status, answer.code()), (403, code), "{path}");
+        }
+    }
+    f.store.deactivate("user_was_admin", 5_000).await.unwrap();
+    let own = format!("/users/{}", admin.id);
+    let answer = call(&f.users, Call::get(&own, stale_admin_context)).await;
+    assert_eq!((answer.status, answer.code()), (403, "user-deleted"));
+}
+
 #[tokio::test]
 async fn admin_routes_refuse_members() {
     let f = fixture(&[]).await;
@@ -201,7 +257,11 @@ async fn without_a_secret_key_no_cursor_is_issued_or_accepted() {
     assert_eq!(one_page.json["next_cursor"], Value::Null);
     for path in ["/users?limit=1", "/users?limit=1&cursor=abc.def"] {
         let answer = call(&f.users, Call::get(path, ctx(&admin))).await;
-        assert_eq!((answer.status, answer.code()), (500, "cursor-key-missing"), "{path}");
+        assert_eq!(
+            (answer.status, answer.code()),
+            (500, "cursor-key-missing"),
+            "{path}"
+        );
     }
 }
 
@@ -477,7 +537,11 @@ async fn admins_cannot_demote_themselves_nor_patch_the_deleted_or_unknown() {
     for id in [admin.id.to_string(), admin.clerk_user_id.clone()] {
         let answer = call(
             &f.users,
-            Call::patch(&format!("/users/{id}"), r#"{"is_active": false}"#, ctx(&admin)),
+            Call::patch(
+                &format!("/users/{id}"),
+                r#"{"is_active": false}"#,
+                ctx(&admin),
+            ),
         )
         .await;
         assert_eq!((answer.status, answer.code()), (409, "self-deactivation"));
@@ -685,7 +749,11 @@ async fn auth_disabled_serves_the_fixed_development_user() {
     let list = call(&f.users, Call::get("/users", None)).await;
     assert_eq!(list.json["users"].as_array().unwrap().len(), 1);
     // Another instance finds it already there.
-    let second = support::with_store(f.store.clone(), &[("AUTH_DISABLED", "true"), ("STAGE", "dev")]).await;
+    let second = support::with_store(
+        f.store.clone(),
+        &[("AUTH_DISABLED", "true"), ("STAGE", "dev")],
+    )
+    .await;
     assert_eq!(
         call(&second.users, Call::get("/me", None)).await.json["id"],
         me.json["id"]

@@ -86,7 +86,11 @@ async fn clerks_documented_payloads_create_update_and_delete() {
         "timestamp in seconds"
     );
     assert_eq!(
-        (deleted.username.as_str(), &deleted.email, &deleted.last_name),
+        (
+            deleted.username.as_str(),
+            &deleted.email,
+            &deleted.last_name
+        ),
         ("user_2g7np7Hrk0SN6kj5EDMLDaKNL0S", &None, &None),
         "the record stays as a tombstone without personal data"
     );
@@ -174,9 +178,15 @@ async fn a_delete_before_the_create_still_ends_deleted() {
     let user = f.store.get_by_clerk_id("user_x").await.unwrap().unwrap();
     assert!(!user.is_active);
     assert_eq!(user.deleted_at.unwrap().unix_timestamp(), NOW);
-    assert_eq!(user.username, "user_x", "the late create puts no profile back");
+    assert_eq!(
+        user.username, "user_x",
+        "the late create puts no profile back"
+    );
     assert_eq!((&user.email, &user.first_name), (&None, &None));
-    assert_eq!(user.clerk_updated_at, 1_000, "but its stamp orders later events");
+    assert_eq!(
+        user.clerk_updated_at, 1_000,
+        "but its stamp orders later events"
+    );
     assert_eq!(
         f.store.get_by_email("x@example.com").await.unwrap(),
         None,

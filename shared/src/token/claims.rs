@@ -410,15 +410,27 @@ mod tests {
             (json!({ "sid": null }), Err(Rejection::SessionIdMissing)),
             (json!({ "sid": "" }), Err(Rejection::SessionIdMissing)),
             (json!({ "sub": "mch_1" }), Err(Rejection::TokenTypeInvalid)),
-            (json!({ "sub": "mch_1", "sid": null }), Err(Rejection::TokenTypeInvalid)),
+            (
+                json!({ "sub": "mch_1", "sid": null }),
+                Err(Rejection::TokenTypeInvalid),
+            ),
             (json!({ "sts": "pending" }), Err(Rejection::SessionPending)),
-            (json!({ "sts": "ended" }), Err(Rejection::SessionStatusInvalid)),
+            (
+                json!({ "sts": "ended" }),
+                Err(Rejection::SessionStatusInvalid),
+            ),
             (json!({ "sts": "" }), Err(Rejection::SessionStatusInvalid)),
             (json!({ "exp": 4600 }), Ok(())),
             (json!({ "exp": 4601 }), Err(Rejection::TokenLifetimeTooLong)),
             (json!({ "iat": null, "exp": 4600 }), Ok(())),
-            (json!({ "iat": null, "exp": 4601 }), Err(Rejection::TokenLifetimeTooLong)),
-            (json!({ "iat": -100_000, "exp": 1060 }), Err(Rejection::TokenLifetimeTooLong)),
+            (
+                json!({ "iat": null, "exp": 4601 }),
+                Err(Rejection::TokenLifetimeTooLong),
+            ),
+            (
+                json!({ "iat": -100_000, "exp": 1060 }),
+                Err(Rejection::TokenLifetimeTooLong),
+            ),
         ];
         for (extra, want) in cases {
             assert_eq!(session(extra.clone()).check(&rules, at), want, "{extra}");
@@ -438,7 +450,11 @@ mod tests {
             json!({ "sid": null }),
             json!({ "exp": 9000 }),
         ] {
-            assert_eq!(session(extra.clone()).check(&loose, 1000), Ok(()), "{extra}");
+            assert_eq!(
+                session(extra.clone()).check(&loose, 1000),
+                Ok(()),
+                "{extra}"
+            );
         }
         assert_eq!(
             session(json!({ "sts": "revoked" })).check(&loose, 1000),

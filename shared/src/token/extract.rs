@@ -35,7 +35,10 @@ pub fn from_authorization<'a>(
         return Err(Rejection::TokenMissing);
     }
     let text = std::str::from_utf8(first).map_err(|_| Rejection::AuthorizationInvalid)?;
-    if !text.bytes().all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic()) {
+    if !text
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    {
         return Err(Rejection::AuthorizationInvalid);
     }
     bearer(text).ok_or(Rejection::AuthorizationInvalid)
@@ -68,13 +71,20 @@ mod tests {
             "Bearerabc",
         ] {
             assert_eq!(bearer(header), None, "{header:?}");
-            assert_eq!(one(header), Err(Rejection::AuthorizationInvalid), "{header:?}");
+            assert_eq!(
+                one(header),
+                Err(Rejection::AuthorizationInvalid),
+                "{header:?}"
+            );
         }
     }
 
     #[test]
     fn no_header_or_an_empty_one_is_missing() {
-        assert_eq!(from_authorization(std::iter::empty()), Err(Rejection::TokenMissing));
+        assert_eq!(
+            from_authorization(std::iter::empty()),
+            Err(Rejection::TokenMissing)
+        );
         assert_eq!(one(""), Err(Rejection::TokenMissing));
         assert_eq!(one("  "), Err(Rejection::TokenMissing));
     }
@@ -86,7 +96,10 @@ mod tests {
             from_authorization(std::iter::once(latin1)),
             Err(Rejection::AuthorizationInvalid)
         );
-        assert_eq!(one("Bearer abc\u{ff}"), Err(Rejection::AuthorizationInvalid));
+        assert_eq!(
+            one("Bearer abc\u{ff}"),
+            Err(Rejection::AuthorizationInvalid)
+        );
         assert_eq!(one("Bearer a\u{0}b"), Err(Rejection::AuthorizationInvalid));
         let two: [&[u8]; 2] = [b"Bearer a", b"Bearer b"];
         assert_eq!(

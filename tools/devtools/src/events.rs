@@ -340,7 +340,10 @@ pub fn normalized(event: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if matches!(k.as_str(), "svix-timestamp" | "svix-signature" | "token_exp") {
+                    let v = if matches!(
+                        k.as_str(),
+                        "svix-timestamp" | "svix-signature" | "token_exp"
+                    ) {
                         json!("<signed>")
                     } else {
                         normalized(v)

@@ -114,10 +114,12 @@ pub fn user_event(
     updated_at: i64,
 ) -> String {
     let addresses: Vec<Value> = email
-        .map(|e| json!({
-            "id": "idn_1", "email_address": e, "object": "email_address", "linked_to": [],
-            "verification": { "status": "verified", "strategy": "email_code" },
-        }))
+        .map(|e| {
+            json!({
+                "id": "idn_1", "email_address": e, "object": "email_address", "linked_to": [],
+                "verification": { "status": "verified", "strategy": "email_code" },
+            })
+        })
         .into_iter()
         .collect();
     json!({

@@ -220,11 +220,25 @@ async fn run() -> Result<usize, String> {
         &body["code"].to_string(),
     );
 
-    let (status, _) = story
+    // API Gateway caches the authorizer's answer per Authorization header for the
+    // template's ReauthorizeEvery (60 s), and so does the local gateway: the same token is
+    // still let through to the users API, which reads the record and refuses; a new token
+    // is decided afresh by the authorizer.
+    let (status, body) = story
         .send(reqwest::Method::GET, "/me", Some(&token), None)
         .await;
     story.check(
-        "GET /me after the deletion (authorizer denies)",
+        "GET /me after the deletion, same token (users API refuses)",
+        403,
+        status,
+        &body["code"].to_string(),
+    );
+    let fresh = dev_token(&key, &clerk_id, unix_now() - 1);
+    let (status, _) = story
+        .send(reqwest::Method::GET, "/me", Some(&fresh), None)
+        .await;
+    story.check(
+        "GET /me after the deletion, new token (authorizer denies)",
         403,
         status,
         "",

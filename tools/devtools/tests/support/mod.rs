@@ -72,7 +72,11 @@ impl LocalApi {
         let mut routes = devtools::template_routes().unwrap();
         tweak(&mut routes);
         let logs = std::env::temp_dir().join(format!("gateway-test-{}", uuid::Uuid::new_v4()));
-        let gateway = Arc::new(Gateway::start(routes, &bin_dir(), &env, &logs).await.unwrap());
+        let gateway = Arc::new(
+            Gateway::start(routes, &bin_dir(), &env, &logs)
+                .await
+                .unwrap(),
+        );
         let addr = Arc::clone(&gateway)
             .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -106,7 +110,9 @@ impl LocalApi {
             request = request.header(*name, *value);
         }
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body);
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
@@ -134,7 +140,11 @@ impl LocalApi {
         self.send(
             "POST",
             "/auth/clerk/webhook",
-            &[("svix-id", id), ("svix-timestamp", &ts), ("svix-signature", &signature)],
+            &[
+                ("svix-id", id),
+                ("svix-timestamp", &ts),
+                ("svix-signature", &signature),
+            ],
             Some(body),
         )
         .await
@@ -144,7 +154,11 @@ impl LocalApi {
     pub async fn add_user(&self, id: &str, email: &str, admin: bool) {
         let body = devtools::events::clerk_user("user.created", id, email, admin, 1_000);
         let (status, answer) = self.webhook(&format!("msg_add_{id}"), &body).await;
-        assert_eq!((status, answer["code"].as_str()), (200, Some("created")), "{id}");
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (200, Some("created")),
+            "{id}"
+        );
     }
 }
 
