@@ -194,10 +194,13 @@ impl Config {
                 "JWKS_CACHE_TTL_SECONDS",
                 DEFAULT_JWKS_CACHE_TTL_SECONDS,
             )?,
-            secrets_cache_ttl: seconds(
-                &get,
+            secrets_cache_ttl: at_least_one_second(
+                seconds(
+                    &get,
+                    "SECRETS_CACHE_TTL_SECONDS",
+                    DEFAULT_SECRETS_CACHE_TTL_SECONDS,
+                )?,
                 "SECRETS_CACHE_TTL_SECONDS",
-                DEFAULT_SECRETS_CACHE_TTL_SECONDS,
             )?,
             users_table: get("USERS_TABLE"),
             auto_approve_users: get("AUTO_APPROVE_USERS")
@@ -267,6 +270,14 @@ fn seconds(
             .map(Duration::from_secs)
             .map_err(|_| malformed(var, "expected a whole number of seconds")),
     }
+}
+
+/// 0 would mean a Secrets Manager read on every request: refused.
+fn at_least_one_second(value: Duration, var: &'static str) -> Result<Duration, ConfigError> {
+    if value.is_zero() {
+        return Err(malformed(var, "expected at least 1 second"));
+    }
+    Ok(value)
 }
 
 /// Comma- or whitespace-separated list, empty entries dropped.
@@ -443,6 +454,7 @@ mod tests {
             ("CLERK_CLOCK_SKEW_SECONDS", "-1"),
             ("JWKS_CACHE_TTL_SECONDS", "1h"),
             ("SECRETS_CACHE_TTL_SECONDS", "x"),
+            ("SECRETS_CACHE_TTL_SECONDS", "0"),
             ("AUTO_APPROVE_USERS", "maybe"),
             ("AUTH_DISABLED", "yes please"),
             ("STAGE", "qa"),

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -28,8 +29,11 @@ pub const JWT_KEY_VAR: &str = "CLERK_JWT_KEY";
 
 /// At most one forced re-read per this interval, whether it succeeds or fails.
 pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
-/// After a failed read, no read is tried for this long.
+/// After a failed read, no read (forced or not) is tried for this long.
 pub const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(5);
+/// A whole `GetSecretValue`, retries included, may take this long: the authorizer may wait
+/// on it inside a request (once per TTL), next to a JWKS fetch, within Lambda's timeout.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why the secrets could not be loaded. Never carries a secret value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,11 +159,21 @@ impl SecretsProvider {
     /// Secrets Manager when `config.secret_arn` is set, else the process environment.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         match &config.secret_arn {
-            Some(arn) => Self::secrets_manager(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                arn.clone(),
-                config.secrets_cache_ttl,
-            ),
+            Some(arn) => {
+                let timeouts = TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1))
+                    .operation_attempt_timeout(Duration::from_millis(1500))
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build();
+                let client_config = aws_sdk_secretsmanager::config::Builder::from(sdk)
+                    .timeout_config(timeouts)
+                    .build();
+                Self::secrets_manager(
+                    aws_sdk_secretsmanager::Client::from_conf(client_config),
+                    arn.clone(),
+                    config.secrets_cache_ttl,
+                )
+            }
             None => Self::fixed(ClerkSecrets::from_lookup(|name| std::env::var(name).ok())),
         }
     }
@@ -223,21 +237,29 @@ impl SecretsProvider {
     }
 
     /// Re-reads the secrets now (a rotation may have happened), unless they were read less
-    /// than the minimum refresh interval ago or a forced re-read was tried within it,
-    /// whatever its outcome: then this returns what [`Self::get`] would.
+    /// than the minimum refresh interval (or the TTL, if shorter) ago, a forced re-read was
+    /// tried within the minimum refresh interval whatever its outcome, or a read failed
+    /// within the failure back-off: then this returns what [`Self::get`] would.
     pub async fn refresh(&self) -> Result<Arc<ClerkSecrets>, SecretsError> {
         let (client, secret_id) = match &self.source {
             Source::Fixed(value) => return Ok(Arc::clone(value)),
             Source::SecretsManager { client, secret_id } => (client, secret_id),
         };
         let mut state = self.state.lock().await;
-        let window = self.min_refresh_interval.min(self.ttl);
         // Read within the window, forced or not: what is held is as fresh as a re-read.
+        let fresh_window = self.min_refresh_interval.min(self.ttl);
         let recent = state
             .cached
             .as_ref()
-            .is_some_and(|c| c.fetched_at.elapsed() < window);
-        if recent || state.forced_at.is_some_and(|at| at.elapsed() < window) {
+            .is_some_and(|c| c.fetched_at.elapsed() < fresh_window);
+        let forced_lately = state
+            .forced_at
+            .is_some_and(|at| at.elapsed() < self.min_refresh_interval);
+        let failing = state
+            .failed
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < self.failure_backoff);
+        if recent || forced_lately || failing {
             drop(state);
             return self.get().await;
         }

@@ -190,8 +190,8 @@ async fn while_reads_fail_the_values_held_are_served_and_forced_reads_stay_rare(
         .send()
         .await
         .unwrap();
-    // Secrets Manager answers again, but the forced read of this window was spent and the
-    // failure back-off holds: nothing is read.
+    // Secrets Manager answers again, but the failure back-off holds: nothing is read,
+    // forced or not.
     assert_eq!(
         secret_key(&provider.refresh().await.unwrap()),
         "sk_test_old"

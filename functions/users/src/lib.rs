@@ -137,6 +137,14 @@ impl Users {
                     )
                     .with_field("is_active"));
                 }
+                if own && patch.is_approved == Some(false) {
+                    return Err(Problem::new(
+                        409,
+                        "self-deactivation",
+                        "An admin cannot withdraw their own approval.",
+                    )
+                    .with_field("is_approved"));
+                }
                 let updated = self
                     .services
                     .store

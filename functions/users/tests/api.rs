@@ -539,12 +539,25 @@ async fn admins_cannot_demote_themselves_nor_patch_the_deleted_or_unknown() {
             &f.users,
             Call::patch(
                 &format!("/users/{id}"),
-                r#"{"is_active": false}"#,
+                r#"{"is_active": false, "is_approved": false}"#,
                 ctx(&admin),
             ),
         )
         .await;
         assert_eq!((answer.status, answer.code()), (409, "self-deactivation"));
+        let unapprove = call(
+            &f.users,
+            Call::patch(
+                &format!("/users/{id}"),
+                r#"{"is_approved": false}"#,
+                ctx(&admin),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (unapprove.status, unapprove.code(), &unapprove.json["field"]),
+            (409, "self-deactivation", &json!("is_approved"))
+        );
     }
     assert!(
         f.store

@@ -353,8 +353,9 @@ impl UserStore {
 
     /// Stores a user from Clerk data: creates it with `flags`, or updates its profile when
     /// `profile.clerk_updated_at` is newer than the stored stamp ([`StoreError::Stale`]
-    /// otherwise). A tombstone takes the newer profile too but stays deleted and claims no
-    /// email or username, so the final record is the same in whatever order events arrive.
+    /// otherwise). A tombstone takes only the newer stamp: it stays deleted, holds no profile
+    /// data and claims nothing, so the final record is the same in whatever order events
+    /// arrive.
     pub async fn upsert_from_clerk(
         &self,
         profile: &ClerkProfile,
@@ -573,10 +574,11 @@ impl UserStore {
                 }
                 // A tombstone takes the newer stamp (so every order ends on the same one)
                 // and nothing else: no profile data comes back after a deletion.
-                Some(cur) if cur.user.deleted_at.is_some() => {
-                    let mut user = cur.user.clone();
+                Some(cur) if let Some(deleted_at) = cur.user.deleted_at => {
+                    // Scrubbed again: a tombstone written before tombstones were scrubbed
+                    // loses its personal data on the next event.
+                    let mut user = scrubbed(&cur.user, deleted_at, now);
                     user.clerk_updated_at = profile.clerk_updated_at;
-                    user.updated_at = now;
                     (user, Applied::Updated)
                 }
                 Some(cur) => (merge(&cur.user, profile, now), Applied::Updated),
@@ -852,13 +854,15 @@ fn merge(current: &User, profile: &ClerkProfile, now: OffsetDateTime) -> User {
     }
 }
 
-/// The record of a user deleted before we ever stored it. Its ordering stamp is 0, so the
-/// stamp of any late create or update still advances it (and nothing else).
+/// The record of a user deleted before we ever stored it: what ordering and audit need
+/// (ids, `deleted_at`, the Clerk stamp), flags cleared, no personal data. The username is the
+/// Clerk id (not personal, and it holds no guard: a tombstone reserves nothing). Its stamp
+/// is 0, so the stamp of any late create or update still advances it (and nothing else).
 fn tombstone(clerk_user_id: &str, deleted_at: OffsetDateTime, now: OffsetDateTime) -> User {
-    let blank = User {
+    User {
         id: Uuid::new_v4(),
         clerk_user_id: clerk_user_id.to_owned(),
-        username: String::new(),
+        username: clerk_user_id.to_owned(),
         email: None,
         full_name: None,
         first_name: None,
@@ -870,30 +874,18 @@ fn tombstone(clerk_user_id: &str, deleted_at: OffsetDateTime, now: OffsetDateTim
         onboarded_via_invitation: false,
         created_at: now,
         updated_at: now,
-        deleted_at: None,
+        deleted_at: Some(deleted_at),
         clerk_updated_at: 0,
-    };
-    scrubbed(&blank, deleted_at, now)
+    }
 }
 
-/// `user` as a tombstone: what ordering and audit need (ids, `created_at`, the Clerk stamp,
-/// `deleted_at`), flags cleared, no personal data. The username becomes the Clerk id (not
-/// personal, and it holds no guard: a tombstone reserves nothing).
+/// `user` as a tombstone: its ids, `created_at` and Clerk stamp, nothing else of it.
 fn scrubbed(user: &User, deleted_at: OffsetDateTime, now: OffsetDateTime) -> User {
     User {
-        username: user.clerk_user_id.clone(),
-        email: None,
-        full_name: None,
-        first_name: None,
-        last_name: None,
-        image_url: None,
-        is_active: false,
-        is_approved: false,
-        is_admin: false,
-        onboarded_via_invitation: false,
-        updated_at: now,
-        deleted_at: Some(deleted_at),
-        ..user.clone()
+        id: user.id,
+        created_at: user.created_at,
+        clerk_updated_at: user.clerk_updated_at,
+        ..tombstone(&user.clerk_user_id, deleted_at, now)
     }
 }
 

@@ -207,11 +207,19 @@ impl Gateway {
         let Some((route, params)) = self.route(&method, &path) else {
             return message(StatusCode::NOT_FOUND, "Not Found");
         };
-        let headers: Map<String, Value> = parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), json!(v.to_str().ok()?))))
-            .collect();
+        // Repeated headers arrive joined with commas, as API Gateway sends them.
+        let mut headers: Map<String, Value> = Map::new();
+        for name in parts.headers.keys() {
+            let values: Vec<&str> = parts
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            if !values.is_empty() {
+                headers.insert(name.as_str().to_owned(), json!(values.join(",")));
+            }
+        }
         let cookies: Vec<String> = parts
             .headers
             .get_all("cookie")

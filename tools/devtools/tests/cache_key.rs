@@ -103,7 +103,7 @@ async fn a_missing_identity_source_is_401_without_invoking_the_authorizer() {
 /// users API even while the gateway still serves the cached allow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_are_cached_across_routes_for_the_ttl() {
-    let api = LocalApi::start(&[], |routes| routes.ttl_seconds = 2).await;
+    let api = LocalApi::start(&[], |routes| routes.ttl_seconds = 6).await;
     api.add_user("user_ttl_admin", "ttl.admin@example.com", true)
         .await;
     api.add_user("user_ttl_member", "ttl.member@example.com", false)
@@ -129,6 +129,7 @@ async fn answers_are_cached_across_routes_for_the_ttl() {
         .await;
     assert_eq!(status, 200, "{body}");
     let calls = api.gateway.authorizer_calls();
+    let cached_at = std::time::Instant::now();
     let (status, body) = api.get_as("/me", &member).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -139,7 +140,8 @@ async fn answers_are_cached_across_routes_for_the_ttl() {
         calls,
         "the gateway served its cached allow; the users API refused"
     );
-    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    let ttl_left = Duration::from_millis(6_300).saturating_sub(cached_at.elapsed());
+    tokio::time::sleep(ttl_left).await;
     let (status, body) = api.get_as("/me", &member).await;
     assert_eq!(
         (status, body["message"].as_str()),
