@@ -138,6 +138,10 @@ fn policy(
     allow: bool,
     context: Map<String, Value>,
 ) -> Result<Value, serde_json::Error> {
+    // An allow needs a concrete API and stage to cover; without one (a missing or wildcard
+    // `methodArn`: a wiring mistake or a forged event) nothing is allowed.
+    let resource = method_arn.and_then(stage_wide);
+    let allow = allow && resource.is_some();
     let mut statement = IamPolicyStatement::default();
     statement.action = vec!["execute-api:Invoke".to_owned()];
     statement.effect = if allow {
@@ -145,7 +149,7 @@ fn policy(
     } else {
         IamPolicyEffect::Deny
     };
-    statement.resource = vec![stage_wide(method_arn.unwrap_or_default())];
+    statement.resource = vec![resource.unwrap_or_else(|| "*".to_owned())];
     let mut document = ApiGatewayCustomAuthorizerPolicy::default();
     document.version = Some("2012-10-17".to_owned());
     document.statement = vec![statement];
@@ -171,17 +175,20 @@ fn policy(
 /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{verb}/{path}` →
 /// `…:{api}/{stage}/*/*`. A cached policy is reused for every route behind the
 /// authorizer, so it must cover the whole stage, not the method that happened to come first.
-pub fn stage_wide(method_arn: &str) -> String {
-    let Some((prefix, resource)) = method_arn.rsplit_once(':') else {
-        return method_arn.to_owned();
+/// `None` unless the ARN names a concrete region, account, API and stage (no wildcards).
+pub fn stage_wide(method_arn: &str) -> Option<String> {
+    let fields: Vec<&str> = method_arn.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = fields.as_slice() else {
+        return None;
     };
     let mut parts = resource.splitn(3, '/');
-    match (parts.next(), parts.next()) {
-        (Some(api), Some(stage)) if !api.is_empty() && !stage.is_empty() => {
-            format!("{prefix}:{api}/{stage}/*/*")
-        }
-        _ => method_arn.to_owned(),
-    }
+    let (api, stage) = (parts.next()?, parts.next()?);
+    let concrete = |s: &str| !s.is_empty() && !s.contains(['*', '?']);
+    let well_formed = *arn == "arn"
+        && concrete(partition)
+        && *service == "execute-api"
+        && [region, account, &api, &stage].iter().all(|s| concrete(s));
+    well_formed.then(|| format!("arn:{partition}:execute-api:{region}:{account}:{api}/{stage}/*/*"))
 }
 
 #[cfg(test)]
@@ -191,15 +198,30 @@ mod tests {
     #[test]
     fn stage_wide_arns() {
         assert_eq!(
-            stage_wide("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/users/42"),
-            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*"
+            stage_wide("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/users/42")
+                .as_deref(),
+            Some("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*")
         );
         assert_eq!(
-            stage_wide("arn:aws:execute-api:eu-west-1:123456789012:abc123/$default/POST/"),
-            "arn:aws:execute-api:eu-west-1:123456789012:abc123/$default/*/*"
+            stage_wide("arn:aws:execute-api:eu-west-1:123456789012:abc123/$default/POST/")
+                .as_deref(),
+            Some("arn:aws:execute-api:eu-west-1:123456789012:abc123/$default/*/*")
         );
-        assert_eq!(stage_wide("garbage"), "garbage");
-        assert_eq!(stage_wide(""), "");
+        for malformed in [
+            "",
+            "*",
+            "garbage",
+            "arn:aws:execute-api:eu-west-1:123456789012:*",
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123",
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/*/GET/x",
+            "arn:aws:execute-api:eu-west-1:123456789012:*/prod/GET/x",
+            "arn:aws:execute-api:*:123456789012:abc123/prod/GET/x",
+            "arn:aws:execute-api:eu-west-1::abc123/prod/GET/x",
+            "arn:aws:lambda:eu-west-1:123456789012:abc123/prod/GET/x",
+            "nra:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/x",
+        ] {
+            assert_eq!(stage_wide(malformed), None, "{malformed:?}");
+        }
     }
 
     #[test]

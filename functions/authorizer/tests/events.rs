@@ -437,3 +437,36 @@ async fn unusable_events_are_denied_not_panicked_on() {
         );
     }
 }
+
+/// A REST policy must name a concrete API and stage: a wildcard or missing `methodArn`
+/// never becomes an Allow, even for a valid token of an active user.
+#[tokio::test]
+async fn a_malformed_method_arn_is_denied_not_copied_into_an_allow() {
+    let f = fixture(&[]).await;
+    add_user(&f.store, "user_arn", FlagsPatch::default()).await;
+    for template in [REST_TOKEN, REST_REQUEST] {
+        for arn in [
+            Some(json!("*")),
+            Some(json!("")),
+            Some(json!(
+                "arn:aws:execute-api:us-east-1:123456789012:*/prod/GET/me"
+            )),
+            Some(json!(
+                "arn:aws:execute-api:us-east-1:123456789012:abcdef123/*/GET/me"
+            )),
+            None,
+        ] {
+            let mut e = event(template, &token("user_arn"));
+            match &arn {
+                Some(value) => e["methodArn"] = value.clone(),
+                None => {
+                    e.as_object_mut().unwrap().remove("methodArn");
+                }
+            }
+            let answer = invoke(&f.authorizer, e).await.unwrap();
+            let statement = &answer["policyDocument"]["Statement"][0];
+            assert_eq!(statement["Effect"], "Deny", "{arn:?}");
+            assert_eq!(statement["Resource"], json!(["*"]), "{arn:?}");
+        }
+    }
+}

@@ -21,8 +21,10 @@ pub fn from_request_context(
         Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
         _ => None,
     };
+    // An id that is not shaped like Clerk's never reaches a store key or a Backend API URL.
     let caller = fields
         .and_then(CallerContext::from_map)
+        .filter(|c| shared::clerk::is_user_id(&c.clerk_user_id))
         .ok_or_else(|| Problem::new(401, "unauthenticated", "No authenticated caller."))?;
     caller
         .check_fresh(now, skew_seconds)

@@ -14,6 +14,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value, json};
 use shared::clerk::{self, ClerkUser};
+use shared::clerk_api::ApiError;
 use shared::store::{ClerkProfile, FlagsPatch, ListQuery, StoreError};
 use shared::{Services, User, dev};
 use tokio::sync::OnceCell;
@@ -224,6 +225,13 @@ impl Users {
                     404,
                     "user-not-found",
                     "Clerk has no such user.",
+                ));
+            }
+            Err(ApiError::InvalidId) => {
+                return Err(Problem::new(
+                    401,
+                    "unauthenticated",
+                    "No authenticated caller.",
                 ));
             }
             Err(error) => {

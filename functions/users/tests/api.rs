@@ -94,6 +94,20 @@ async fn no_authorizer_context_is_401() {
     assert_eq!(call(&f.users, rest).await.status, 401);
     let empty = call(&f.users, Call::get("/me", Some(json!({})))).await;
     assert_eq!(empty.status, 401, "a context without clerk_user_id");
+    // An id not shaped like Clerk's never reaches the store or a Backend API URL.
+    for id in ["../../v1/users", "user_x?y=1", "user x"] {
+        let hostile = call(
+            &f.users,
+            Call::get("/me", Some(context(None, id, false, false))),
+        )
+        .await;
+        assert_eq!(
+            (hostile.status, hostile.code()),
+            (401, "unauthenticated"),
+            "{id}"
+        );
+    }
+    assert!(f.clerk.seen().is_empty(), "no Backend API call was made");
 }
 
 /// API Gateway may serve a cached context after its token expired: the context carries the

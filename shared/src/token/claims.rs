@@ -90,8 +90,10 @@ impl Rules {
 impl Claims {
     /// Decodes a payload object; claim types are checked, values are not.
     pub(crate) fn from_object(mut map: Map<String, Value>) -> Result<Self, Rejection> {
+        // The subject becomes a store key and a Backend API path segment: Clerk's id shape
+        // only.
         let sub = match map.remove("sub") {
-            Some(Value::String(s)) if !s.is_empty() => s,
+            Some(Value::String(s)) if crate::clerk::is_user_id(&s) => s,
             _ => return Err(Rejection::SubjectInvalid),
         };
         let iss = match map.remove("iss") {
@@ -369,6 +371,11 @@ mod tests {
             (without("sub"), Rejection::SubjectInvalid),
             (with("sub", json!("")), Rejection::SubjectInvalid),
             (with("sub", json!(7)), Rejection::SubjectInvalid),
+            (
+                with("sub", json!("../../v1/users")),
+                Rejection::SubjectInvalid,
+            ),
+            (with("sub", json!("user_x?y=1")), Rejection::SubjectInvalid),
             (without("iss"), Rejection::IssuerInvalid),
             (without("exp"), Rejection::ExpMissing),
             (with("exp", json!("10")), Rejection::TokenMalformed),

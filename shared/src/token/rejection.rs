@@ -57,7 +57,7 @@ pub enum Rejection {
     /// `aud` does not contain the configured audience.
     #[error("audience invalid")]
     AudienceInvalid,
-    /// `sub` is missing or empty.
+    /// `sub` is missing, empty or not shaped like a Clerk id (`[A-Za-z0-9_-]`, ≤ 128).
     #[error("subject invalid")]
     SubjectInvalid,
     /// No `sid` claim: not a session token (unless `CLERK_ALLOW_MISSING_SID=true`).
