@@ -3,7 +3,9 @@
 //! Svix delivers at least once, possibly out of order, retries every non-2xx answer and
 //! disables an endpoint after a long run of failures. So: verify the raw bytes first; answer
 //! 2xx for everything that must not be retried (processed, duplicate, stale, event types we
-//! do not handle); 4xx for requests that will never verify or parse; 5xx only when a retry
+//! do not handle); 4xx for requests that will never verify or parse, with Svix's
+//! `webhook-delivery: abort-message` header where no retry can succeed (everything but 401:
+//! a secret rotated in Clerk before Secrets Manager may verify later); 5xx only when a retry
 //! can succeed (store or secrets unreachable). Writes are ordered by Clerk's own timestamps,
 //! so a retry or a late delivery is harmless.
 
@@ -112,6 +114,11 @@ impl Webhook {
             Ok(written) if written.applied == Applied::Created => outcome(200, "created"),
             Ok(_) => outcome(200, "updated"),
             Err(StoreError::Stale) => outcome(200, "stale"),
+            // Permanent: a retry would be refused the same way, forever.
+            Err(StoreError::Unstorable(reason)) => {
+                tracing::error!(%reason, clerk_user_id, "user cannot be stored; delivery aborted");
+                outcome(422, "user-unstorable")
+            }
             Err(error) => {
                 tracing::error!(%error, clerk_user_id, "store write failed; Svix will retry");
                 return outcome(500, "store-unavailable");
@@ -243,11 +250,25 @@ pub async fn handler(
     Ok(respond(answer))
 }
 
+/// Svix stops retrying a message whose answer carries this header with `abort-message`.
+pub const DELIVERY_CONTROL_HEADER: &str = "webhook-delivery";
+
+/// True for answers no retry can change: every 4xx but 401.
+pub fn is_permanent(status: u16) -> bool {
+    (400..500).contains(&status) && status != 401
+}
+
 fn respond(answer: Outcome) -> ApiGatewayV2httpResponse {
     let mut response = ApiGatewayV2httpResponse::default();
     response.status_code = i64::from(answer.status);
     if let Ok(value) = "application/json".parse() {
         response.headers.insert(http::header::CONTENT_TYPE, value);
+    }
+    if is_permanent(answer.status) {
+        response.headers.insert(
+            DELIVERY_CONTROL_HEADER,
+            http::HeaderValue::from_static("abort-message"),
+        );
     }
     response.body = Some(Body::Text(json!({ "code": answer.code }).to_string()));
     response

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::{SecretsProvider, testing};
 use support::{
     NOW, SECRET, deleted_event, fixture, request, send, signed, signed_with, user_event,
@@ -330,7 +330,7 @@ async fn an_email_moves_to_the_user_clerk_gave_it_to_last() {
 #[tokio::test]
 async fn admin_role_and_approval_settings() {
     let f = fixture(&[("AUTO_APPROVE_USERS", "false")]).await;
-    let mut body: serde_json::Value = serde_json::from_str(&user_event(
+    let mut body: Value = serde_json::from_str(&user_event(
         "user.created",
         "user_r",
         None,
@@ -638,5 +638,53 @@ async fn the_clock_bounds_replays() {
     assert_eq!(
         send(&f.webhook, delivery).await,
         err(401, "timestamp-too-old")
+    );
+}
+
+/// Data DynamoDB can never store is a permanent outcome: 422 `user-unstorable` (Svix told
+/// to stop), nothing written, never the 500 that would make Svix retry for days.
+#[tokio::test]
+async fn data_dynamodb_cannot_store_is_422_and_aborts_the_message() {
+    let f = fixture(&[]).await;
+    let long = "a".repeat(2_100);
+    let big = "b".repeat(300 * 1024);
+    let with_data = |id: &str, edit: &dyn Fn(&mut Value)| {
+        let mut event: Value =
+            serde_json::from_str(&user_event("user.created", id, None, None, 1_000)).unwrap();
+        edit(&mut event["data"]);
+        event.to_string()
+    };
+    let cases = [
+        with_data("user_long_name", &|d| d["username"] = json!(long)),
+        with_data("user_long_email", &|d| {
+            d["email_addresses"] = json!([{
+                "id": "idn_1", "email_address": format!("{long}@example.com"),
+                "verification": { "status": "verified" },
+            }]);
+            d["primary_email_address_id"] = json!("idn_1");
+        }),
+        with_data("user_huge", &|d| {
+            d["first_name"] = json!(big);
+            d["last_name"] = json!(big);
+        }),
+    ];
+    for (i, body) in cases.iter().enumerate() {
+        let answer = send(&f.webhook, signed(&format!("msg_big_{i}"), body)).await;
+        assert_eq!(answer, (422, "user-unstorable".to_owned()), "case {i}");
+    }
+    for id in ["user_long_name", "user_long_email", "user_huge"] {
+        assert_eq!(f.store.get_by_clerk_id(id).await.unwrap(), None, "{id}");
+    }
+    // A normal event for the same users still goes through.
+    let fine = user_event(
+        "user.created",
+        "user_huge",
+        Some("huge@example.com"),
+        None,
+        2_000,
+    );
+    assert_eq!(
+        send(&f.webhook, signed("msg_fine", &fine)).await,
+        ok("created")
     );
 }

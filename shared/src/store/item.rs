@@ -110,6 +110,26 @@ pub(crate) fn user_to_item(user: &User, version: u64) -> Item {
     item
 }
 
+/// An item's size as DynamoDB counts it: attribute names plus values (UTF-8 bytes for
+/// strings, at most 21 bytes for numbers, 1 for booleans).
+pub(crate) fn size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len().min(21),
+                    AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                    // Not written by this store; counted generously.
+                    _ => MAX_OTHER_VALUE_BYTES,
+                }
+        })
+        .sum()
+}
+
+/// What [`size`] assumes for attribute types this store never writes.
+const MAX_OTHER_VALUE_BYTES: usize = 1024;
+
 pub(crate) fn guard_item(field: UniqueField, value: &str, owner: &str) -> Item {
     HashMap::from([
         (PK.to_owned(), s(guard_pk(field, value))),

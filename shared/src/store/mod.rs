@@ -57,6 +57,11 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Largest page [`UserStore::list`] returns.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
+/// DynamoDB's limit on a partition key value, in bytes (UTF-8).
+pub const MAX_KEY_BYTES: usize = 2048;
+/// DynamoDB's limit on an item, attribute names and values together, in bytes.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
 /// Attempts at a write that keeps losing optimistic-concurrency races.
 const MAX_ATTEMPTS: usize = 5;
 
@@ -225,6 +230,11 @@ pub enum StoreError {
     /// A pagination cursor that this store did not produce.
     #[error("invalid pagination cursor")]
     InvalidCursor,
+    /// The record is beyond what DynamoDB can store (a key over [`MAX_KEY_BYTES`], an item
+    /// over [`MAX_ITEM_BYTES`]), or DynamoDB refused the write as invalid: permanent, no
+    /// retry can fix it.
+    #[error("record cannot be stored: {0}")]
+    Unstorable(String),
     /// DynamoDB could not be reached, throttled us, or kept racing (retry-worthy).
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -614,6 +624,7 @@ impl UserStore {
         current: Option<&Stored>,
         create_only: bool,
     ) -> Result<(), CommitError> {
+        check_limits(next).map_err(CommitError::Store)?;
         let owner = next.clerk_user_id.as_str();
         let user_put = match current {
             Some(cur) => self
@@ -679,6 +690,10 @@ impl UserStore {
         let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
             err.as_service_error()
         else {
+            if err.code() == Some("ValidationException") {
+                let reason = err.message().unwrap_or("refused as invalid").to_owned();
+                return Err(CommitError::Store(StoreError::Unstorable(reason)));
+            }
             return Err(CommitError::Store(unavailable(err)));
         };
         let reasons = cancel.cancellation_reasons();
@@ -699,6 +714,11 @@ impl UserStore {
             .find_map(|(i, f)| failed(i + 1).then_some(*f))
         {
             return Err(CommitError::Store(StoreError::Conflict { field }));
+        }
+        if reasons.iter().any(|r| r.code() == Some("ValidationError")) {
+            return Err(CommitError::Store(StoreError::Unstorable(
+                "DynamoDB refused an item as invalid".into(),
+            )));
         }
         // TransactionConflict and friends: another transaction touched the same items.
         if reasons
@@ -803,6 +823,37 @@ impl UserStore {
             .map_err(unavailable)?;
         Ok(out.item)
     }
+}
+
+/// DynamoDB's size limits, checked before writing: a write it would refuse is permanent.
+fn check_limits(user: &User) -> Result<(), StoreError> {
+    let keys = [
+        ("clerk_user_id", Some(user_pk(&user.clerk_user_id))),
+        (
+            "email",
+            user.email
+                .as_deref()
+                .map(|e| guard_pk(UniqueField::Email, e)),
+        ),
+        (
+            "username",
+            Some(guard_pk(UniqueField::Username, &user.username)),
+        ),
+    ];
+    for (field, key) in keys {
+        if key.is_some_and(|k| k.len() > MAX_KEY_BYTES) {
+            return Err(StoreError::Unstorable(format!(
+                "{field} makes a key longer than {MAX_KEY_BYTES} bytes"
+            )));
+        }
+    }
+    let size = item::size(&item::user_to_item(user, u64::MAX));
+    if size > MAX_ITEM_BYTES {
+        return Err(StoreError::Unstorable(format!(
+            "the user item would be {size} bytes, over {MAX_ITEM_BYTES}"
+        )));
+    }
+    Ok(())
 }
 
 fn delivery_pk(id: &str) -> String {

@@ -94,6 +94,16 @@ pub async fn send(webhook: &Webhook, request: ApiGatewayV2httpRequest) -> (i64, 
             .and_then(|v| v.to_str().ok()),
         Some("application/json")
     );
+    // Svix stops retrying exactly the answers no retry can change.
+    let status = u16::try_from(response.status_code).unwrap();
+    assert_eq!(
+        response
+            .headers
+            .get("webhook-delivery")
+            .and_then(|v| v.to_str().ok()),
+        webhook::is_permanent(status).then_some("abort-message"),
+        "status {status}"
+    );
     let body = match response.body {
         Some(aws_lambda_events::encodings::Body::Text(text)) => text,
         other => panic!("unexpected body {other:?}"),
