@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo dev test check fmt bench events stack-up stack-down
+.PHONY: help demo dev test check fmt bench fuzz events stack-up stack-down
+
+CASES ?= 20000
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +40,10 @@ bench: ## benchmarks: token and webhook verification (criterion), authorizer col
 	tools/bench-report.py webhook hmac_sha256_floor
 	cargo build --release -p authorizer -p devtools
 	infra/with-stack.sh target/release/lambda-bench
+
+fuzz: ## the fuzz tests with many more cases, before a release (CASES=20000; make test runs 64)
+	cargo build --workspace --all-targets
+	FUZZ_CASES=$(CASES) infra/with-stack.sh cargo test -p shared -p authorizer -p webhook -p users --test fuzz
 
 fmt: ## format the code
 	cargo fmt --all

@@ -2,6 +2,7 @@
 //! function binaries on loopback, and what is built on it (benchmarks, event checks).
 
 pub mod events;
+pub mod fuzz;
 pub mod gateway;
 pub mod runtime_api;
 
