@@ -1,4 +1,5 @@
-//! Typed configuration, read once per cold start from the environment (see DESIGN.md).
+//! Typed configuration, read once per cold start from the environment (the README's
+//! "Configuration" table lists every variable).
 //!
 //! Secrets (`CLERK_SECRET_KEY`, `CLERK_WEBHOOK_SECRET`, `CLERK_JWT_KEY`) are not here: they
 //! come from [`crate::secrets`], which reads Secrets Manager when `CLERK_SECRET_ARN` is set.

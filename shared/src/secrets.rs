@@ -218,22 +218,7 @@ impl SecretsProvider {
     /// The secrets, from the cache while it is fresh; the values last read while Secrets
     /// Manager fails; an error only when nothing was ever read.
     pub async fn get(&self) -> Result<Arc<ClerkSecrets>, SecretsError> {
-        let (client, secret_id) = match &self.source {
-            Source::Fixed(value) => return Ok(Arc::clone(value)),
-            Source::SecretsManager { client, secret_id } => (client, secret_id),
-        };
-        let mut state = self.state.lock().await;
-        if let Some(cached) = &state.cached
-            && cached.fetched_at.elapsed() < self.ttl
-        {
-            return Ok(Arc::clone(&cached.value));
-        }
-        if let Some((at, error)) = &state.failed
-            && at.elapsed() < self.failure_backoff
-        {
-            return state.held_or(error.clone());
-        }
-        self.read(&mut state, client, secret_id).await
+        self.load(false).await
     }
 
     /// Re-reads the secrets now (a rotation may have happened), unless they were read less
@@ -241,29 +226,40 @@ impl SecretsProvider {
     /// tried within the minimum refresh interval whatever its outcome, or a read failed
     /// within the failure back-off: then this returns what [`Self::get`] would.
     pub async fn refresh(&self) -> Result<Arc<ClerkSecrets>, SecretsError> {
+        self.load(true).await
+    }
+
+    async fn load(&self, forced: bool) -> Result<Arc<ClerkSecrets>, SecretsError> {
         let (client, secret_id) = match &self.source {
             Source::Fixed(value) => return Ok(Arc::clone(value)),
             Source::SecretsManager { client, secret_id } => (client, secret_id),
         };
         let mut state = self.state.lock().await;
-        // Read within the window, forced or not: what is held is as fresh as a re-read.
-        let fresh_window = self.min_refresh_interval.min(self.ttl);
-        let recent = state
-            .cached
-            .as_ref()
-            .is_some_and(|c| c.fetched_at.elapsed() < fresh_window);
-        let forced_lately = state
-            .forced_at
-            .is_some_and(|at| at.elapsed() < self.min_refresh_interval);
+        let age = state.cached.as_ref().map(|c| c.fetched_at.elapsed());
         let failing = state
             .failed
             .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < self.failure_backoff);
-        if recent || forced_lately || failing {
-            drop(state);
-            return self.get().await;
+            .filter(|(at, _)| at.elapsed() < self.failure_backoff)
+            .map(|(_, error)| error.clone());
+        if forced {
+            // Read within the window, forced or not: what is held is as fresh as a re-read.
+            let recent = age.is_some_and(|a| a < self.min_refresh_interval.min(self.ttl));
+            let forced_lately = state
+                .forced_at
+                .is_some_and(|at| at.elapsed() < self.min_refresh_interval);
+            if !(recent || forced_lately || failing.is_some()) {
+                state.forced_at = Some(Instant::now());
+                return self.read(&mut state, client, secret_id).await;
+            }
         }
-        state.forced_at = Some(Instant::now());
+        if let Some(cached) = &state.cached
+            && age.is_some_and(|a| a < self.ttl)
+        {
+            return Ok(Arc::clone(&cached.value));
+        }
+        if let Some(error) = failing {
+            return state.held_or(error);
+        }
         self.read(&mut state, client, secret_id).await
     }
 

@@ -141,10 +141,10 @@ impl Authorizer {
                 Decision::Allow(decision::unsynced(&claims))
             }
             Ok(None) => forbidden("user-unapproved", who),
-            Ok(Some(user)) if user.deleted_at.is_some() => forbidden("user-deleted", who),
-            Ok(Some(user)) if !user.is_active => forbidden("user-inactive", who),
-            Ok(Some(user)) if !user.is_approved => forbidden("user-unapproved", who),
-            Ok(Some(user)) => Decision::Allow(decision::stored(&user, &claims)),
+            Ok(Some(user)) => match user.refusal() {
+                Some(reason) => forbidden(reason, who),
+                None => Decision::Allow(decision::stored(&user, &claims)),
+            },
         }
     }
 }

@@ -130,21 +130,20 @@ impl Users {
                     )
                     .with_field("is_admin"));
                 }
-                if own && patch.is_active == Some(false) {
+                // Either would lock the admin out of the API on the next request.
+                let lockout = [
+                    ("is_active", patch.is_active),
+                    ("is_approved", patch.is_approved),
+                ]
+                .into_iter()
+                .find(|(_, value)| *value == Some(false));
+                if let (true, Some((field, _))) = (own, lockout) {
                     return Err(Problem::new(
                         409,
                         "self-deactivation",
-                        "An admin cannot deactivate themself.",
+                        "An admin cannot deactivate or unapprove themself.",
                     )
-                    .with_field("is_active"));
-                }
-                if own && patch.is_approved == Some(false) {
-                    return Err(Problem::new(
-                        409,
-                        "self-deactivation",
-                        "An admin cannot withdraw their own approval.",
-                    )
-                    .with_field("is_approved"));
+                    .with_field(field));
                 }
                 let updated = self
                     .services
@@ -178,28 +177,14 @@ impl Users {
             Some(user) => user,
             None => self.lazy_sync(&caller.clerk_user_id).await?,
         };
-        if user.deleted_at.is_some() {
-            return Err(Problem::new(
+        match user.refusal() {
+            Some(code) => Err(Problem::new(
                 403,
-                "user-deleted",
-                "The user was deleted in Clerk.",
-            ));
+                code,
+                "The caller may not use this API (deleted, deactivated or unapproved).",
+            )),
+            None => Ok(user),
         }
-        if !user.is_active {
-            return Err(Problem::new(
-                403,
-                "user-inactive",
-                "The user is deactivated.",
-            ));
-        }
-        if !user.is_approved {
-            return Err(Problem::new(
-                403,
-                "user-unapproved",
-                "The user awaits an admin's approval.",
-            ));
-        }
-        Ok(user)
     }
 
     async fn lazy_sync(&self, clerk_user_id: &str) -> Result<User, Problem> {

@@ -103,6 +103,22 @@ pub struct User {
     pub clerk_updated_at: i64,
 }
 
+impl User {
+    /// Why this user may not be let in (`user-deleted`, `user-inactive`,
+    /// `user-unapproved`), or `None`: the one rule the authorizer and the users API apply.
+    pub fn refusal(&self) -> Option<&'static str> {
+        if self.deleted_at.is_some() {
+            Some("user-deleted")
+        } else if !self.is_active {
+            Some("user-inactive")
+        } else if !self.is_approved {
+            Some("user-unapproved")
+        } else {
+            None
+        }
+    }
+}
+
 /// A user's profile as Clerk sends it, already mapped to our fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClerkProfile {
@@ -624,16 +640,17 @@ impl UserStore {
         current: Option<&Stored>,
         create_only: bool,
     ) -> Result<(), CommitError> {
-        check_limits(next).map_err(CommitError::Store)?;
+        let user_item = item::user_to_item(next, current.map_or(1, |cur| cur.version + 1));
+        check_limits(next, &user_item).map_err(CommitError::Store)?;
         let owner = next.clerk_user_id.as_str();
         let user_put = match current {
             Some(cur) => self
-                .put(item::user_to_item(next, cur.version + 1))
+                .put(user_item)
                 .condition_expression("#version = :version")
                 .expression_attribute_names("#version", item::VERSION)
                 .expression_attribute_values(":version", n(cur.version)),
             None => self
-                .put(item::user_to_item(next, 1))
+                .put(user_item)
                 .condition_expression("attribute_not_exists(pk)"),
         };
         let mut items = vec![
@@ -826,7 +843,7 @@ impl UserStore {
 }
 
 /// DynamoDB's size limits, checked before writing: a write it would refuse is permanent.
-fn check_limits(user: &User) -> Result<(), StoreError> {
+fn check_limits(user: &User, user_item: &Item) -> Result<(), StoreError> {
     let keys = [
         ("clerk_user_id", Some(user_pk(&user.clerk_user_id))),
         (
@@ -847,7 +864,7 @@ fn check_limits(user: &User) -> Result<(), StoreError> {
             )));
         }
     }
-    let size = item::size(&item::user_to_item(user, u64::MAX));
+    let size = item::size(user_item);
     if size > MAX_ITEM_BYTES {
         return Err(StoreError::Unstorable(format!(
             "the user item would be {size} bytes, over {MAX_ITEM_BYTES}"

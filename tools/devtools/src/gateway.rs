@@ -127,24 +127,18 @@ impl Gateway {
         self.authorizer_calls.load(Ordering::SeqCst)
     }
 
-    /// The identity sources' values, or `None` when one is missing or empty.
-    fn identity(&self, headers: &http::HeaderMap) -> Option<Vec<String>> {
+    /// The identity sources' values (from the event's headers, names lowercased), or `None`
+    /// when one is missing or empty.
+    fn identity(&self, headers: &Map<String, Value>) -> Option<Vec<String>> {
         self.routes
             .identity_headers
             .iter()
             .map(|name| {
-                let values: Vec<&[u8]> = headers
-                    .get_all(name.as_str())
-                    .iter()
-                    .map(http::HeaderValue::as_bytes)
-                    .collect();
-                // Repeated headers reach identity sources joined with commas.
-                let joined = values
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                (!joined.trim().is_empty()).then_some(joined)
+                headers
+                    .get(&name.to_ascii_lowercase())
+                    .and_then(Value::as_str)
+                    .filter(|value| !value.trim().is_empty())
+                    .map(str::to_owned)
             })
             .collect()
     }
@@ -207,19 +201,21 @@ impl Gateway {
         let Some((route, params)) = self.route(&method, &path) else {
             return message(StatusCode::NOT_FOUND, "Not Found");
         };
-        // Repeated headers arrive joined with commas, as API Gateway sends them.
-        let mut headers: Map<String, Value> = Map::new();
-        for name in parts.headers.keys() {
-            let values: Vec<&str> = parts
-                .headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            if !values.is_empty() {
-                headers.insert(name.as_str().to_owned(), json!(values.join(",")));
-            }
-        }
+        // Repeated headers arrive joined with commas, as API Gateway sends them (and as its
+        // identity sources see them).
+        let headers: Map<String, Value> = parts
+            .headers
+            .keys()
+            .map(|name| {
+                let values: Vec<String> = parts
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect();
+                (name.as_str().to_owned(), json!(values.join(",")))
+            })
+            .collect();
         let cookies: Vec<String> = parts
             .headers
             .get_all("cookie")
@@ -254,7 +250,7 @@ impl Gateway {
             event["cookies"] = json!(cookies);
         }
         if route.authorized {
-            let Some(identity) = self.identity(&parts.headers) else {
+            let Some(identity) = self.identity(&headers) else {
                 // An identity source is missing: API Gateway answers without invoking.
                 return message(StatusCode::UNAUTHORIZED, "Unauthorized");
             };
