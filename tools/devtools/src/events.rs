@@ -73,22 +73,11 @@ pub fn samples(now: i64) -> Vec<Sample> {
     let key = dev_key();
     let mut out = Vec::new();
     // Users first come in through the webhook.
-    let webhook = |file: &str, id: &str, body: Value, secret: &str, expect: Expect| {
-        let body = body.to_string();
-        let signature = shared::svix::WebhookSecret::parse(secret)
-            .map(|s| s.sign(id, now, body.as_bytes()))
-            .unwrap_or_default();
-        let mut event: Value = serde_json::from_str(WEBHOOK_POST).unwrap_or_default();
-        event["body"] = json!(body);
-        event["headers"]["svix-id"] = json!(id);
-        event["headers"]["svix-timestamp"] = json!(now.to_string());
-        event["headers"]["svix-signature"] = json!(signature);
-        Sample {
-            file: format!("webhook-{file}.json"),
-            function: "webhook",
-            event,
-            expect,
-        }
+    let webhook = |file: &str, id: &str, body: Value, secret: &str, expect: Expect| Sample {
+        file: format!("webhook-{file}.json"),
+        function: "webhook",
+        event: webhook_event(id, &body, secret, now),
+        expect,
     };
     out.push(webhook(
         "user-created-admin",
@@ -303,6 +292,21 @@ fn strip_token(event: &mut Value) {
 fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The API Gateway v2 event of a Svix delivery of `body` as message `id`, signed with
+/// `secret` at `now` (an unparsable secret leaves the signature empty).
+pub fn webhook_event(id: &str, body: &Value, secret: &str, now: i64) -> Value {
+    let body = body.to_string();
+    let signature = shared::svix::WebhookSecret::parse(secret)
+        .map(|s| s.sign(id, now, body.as_bytes()))
+        .unwrap_or_default();
+    let mut event: Value = serde_json::from_str(WEBHOOK_POST).unwrap_or_default();
+    event["body"] = json!(body);
+    event["headers"]["svix-id"] = json!(id);
+    event["headers"]["svix-timestamp"] = json!(now.to_string());
+    event["headers"]["svix-signature"] = json!(signature);
+    event
 }
 
 /// A Clerk user event body.

@@ -82,6 +82,19 @@ impl Gateway {
         env: &[(String, String)],
         log_dir: &Path,
     ) -> Result<Self, HarnessError> {
+        Self::start_with(routes, bin_dir, env, &HashMap::new(), log_dir).await
+    }
+
+    /// [`Gateway::start`] with instances chosen per function (by binary name): one process
+    /// per entry, each with its variables on top of `env`, all taking events from the
+    /// function's one queue as concurrent Lambda instances do. One instance by default.
+    pub async fn start_with(
+        routes: Routes,
+        bin_dir: &Path,
+        env: &[(String, String)],
+        instances: &HashMap<String, Vec<Vec<(String, String)>>>,
+        log_dir: &Path,
+    ) -> Result<Self, HarnessError> {
         std::fs::create_dir_all(log_dir)?;
         let mut names: Vec<String> = routes.routes.iter().map(|r| r.binary.clone()).collect();
         names.push(routes.authorizer.clone());
@@ -91,13 +104,21 @@ impl Gateway {
         let mut functions = Vec::new();
         for name in names {
             let api = RuntimeApi::start().await?;
-            let log = log_dir.join(format!("{name}.log"));
-            functions.push(Function::spawn(
-                &bin_dir.join(&name),
-                &api,
-                env,
-                Some(&log),
-            )?);
+            let single = vec![Vec::new()];
+            for (i, extra) in instances.get(&name).unwrap_or(&single).iter().enumerate() {
+                let log = match i {
+                    0 => log_dir.join(format!("{name}.log")),
+                    _ => log_dir.join(format!("{name}-{i}.log")),
+                };
+                let mut instance_env = env.to_vec();
+                instance_env.extend(extra.iter().cloned());
+                functions.push(Function::spawn(
+                    &bin_dir.join(&name),
+                    &api,
+                    &instance_env,
+                    Some(&log),
+                )?);
+            }
             api.wait_ready(TIMEOUT).await?;
             apis.insert(name, api);
         }

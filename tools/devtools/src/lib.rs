@@ -5,6 +5,7 @@ pub mod events;
 pub mod fuzz;
 pub mod gateway;
 pub mod runtime_api;
+pub mod serial_proxy;
 
 pub use runtime_api::{Function, HarnessError, Outcome, RuntimeApi};
 

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +62,15 @@ pub struct LocalApi {
 impl LocalApi {
     /// The template's gateway; `tweak` may change the routes read from the template.
     pub async fn start(extra_env: &[(&str, &str)], tweak: impl FnOnce(&mut Routes)) -> Self {
+        Self::start_with(extra_env, &HashMap::new(), tweak).await
+    }
+
+    /// [`LocalApi::start`] with instances per function (see [`Gateway::start_with`]).
+    pub async fn start_with(
+        extra_env: &[(&str, &str)],
+        instances: &HashMap<String, Vec<Vec<(String, String)>>>,
+        tweak: impl FnOnce(&mut Routes),
+    ) -> Self {
         require_stack();
         let store = shared::testing::fresh_store().await;
         let mut env = base_env(store.table());
@@ -73,7 +83,7 @@ impl LocalApi {
         tweak(&mut routes);
         let logs = std::env::temp_dir().join(format!("gateway-test-{}", uuid::Uuid::new_v4()));
         let gateway = Arc::new(
-            Gateway::start(routes, &bin_dir(), &env, &logs)
+            Gateway::start_with(routes, &bin_dir(), &env, instances, &logs)
                 .await
                 .unwrap(),
         );
