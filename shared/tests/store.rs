@@ -5,9 +5,10 @@
 
 use std::collections::HashSet;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use shared::store::{
     Applied, ClerkProfile, Cursor, FlagsPatch, INDEX_BY_CREATED, INDEX_BY_ID, ListQuery,
-    NewUserFlags, TTL_ATTRIBUTE, UniqueField,
+    NewUserFlags, Settlement, TTL_ATTRIBUTE, UniqueField,
 };
 use shared::{StoreError, UserStore, testing};
 
@@ -487,11 +488,9 @@ async fn a_newer_event_takes_an_email_from_an_older_holder() {
         .await
         .unwrap();
     // user_b's event is newer than user_a's stored state: user_a gave the email up since.
-    assert!(
-        store
-            .release_email_if_older("X@example.com", 200)
-            .await
-            .unwrap()
+    assert_eq!(
+        store.settle_email("X@example.com", 200).await,
+        Ok(Settlement::Freed)
     );
     let a = store.get_by_clerk_id("user_a").await.unwrap().unwrap();
     assert_eq!(a.email, None);
@@ -503,26 +502,82 @@ async fn a_newer_event_takes_an_email_from_an_older_holder() {
         upsert(&store, &profile("user_b", Some("x@example.com"), "b", 200)).await,
         Ok(Applied::Created)
     );
-    // An older event cannot take it back.
-    assert!(
-        !store
-            .release_email_if_older("x@example.com", 150)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .release_email_if_older("x@example.com", 200)
-            .await
-            .unwrap()
-    );
+    // An older or equally old event cannot take it back: it goes without, beside user_b.
+    for stamp in [150, 200] {
+        let Ok(Settlement::KeptBy(holder)) = store.settle_email("x@example.com", stamp).await
+        else {
+            panic!("user_b keeps the email against stamp {stamp}");
+        };
+        assert_eq!(holder.clerk_user_id(), "user_b");
+    }
     let owner = store.get_by_email("x@example.com").await.unwrap().unwrap();
     assert_eq!(owner.clerk_user_id, "user_b");
-    assert!(
+    assert_eq!(
+        store.settle_email("free@example.com", 1).await,
+        Ok(Settlement::Freed)
+    );
+}
+
+#[tokio::test]
+async fn going_without_an_email_is_conditioned_on_its_holder_as_judged() {
+    let store = testing::fresh_store().await;
+    upsert(&store, &profile("user_h", Some("e@example.com"), "h", 300))
+        .await
+        .unwrap();
+    let Ok(Settlement::KeptBy(holder)) = store.settle_email("e@example.com", 200).await else {
+        panic!("user_h is newer and keeps e");
+    };
+    // The holder changes before the claimant's write: the decision is outdated.
+    upsert(&store, &profile("user_h", Some("f@example.com"), "h", 400))
+        .await
+        .unwrap();
+    let without = profile("user_x", None, "x", 200);
+    assert_eq!(
         store
-            .release_email_if_older("free@example.com", 1)
-            .await
-            .unwrap()
+            .upsert_from_clerk_beside(&without, NewUserFlags::default(), &holder)
+            .await,
+        Err(StoreError::Conflict {
+            field: UniqueField::Email
+        })
+    );
+    assert_eq!(store.get_by_clerk_id("user_x").await.unwrap(), None);
+    // Settled again from fresh reads: e is free now.
+    assert_eq!(
+        store.settle_email("e@example.com", 200).await,
+        Ok(Settlement::Freed)
+    );
+}
+
+#[tokio::test]
+async fn a_guard_whose_owner_no_longer_holds_the_email_is_cleared() {
+    let store = testing::fresh_store().await;
+    upsert(&store, &profile("user_h", Some("e@example.com"), "h", 100))
+        .await
+        .unwrap();
+    // A guard left behind by a lost write: it names user_h, who holds f.
+    let client = aws_sdk_dynamodb::Client::new(&testing::local_stack_sdk_config().await);
+    client
+        .put_item()
+        .table_name(store.table())
+        .item("pk", AttributeValue::S("email#stray@example.com".into()))
+        .item("owner", AttributeValue::S("user_h".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        store.settle_email("stray@example.com", 1).await,
+        Ok(Settlement::Freed),
+        "whatever the stamp: user_h never held it"
+    );
+    let h = store.get_by_clerk_id("user_h").await.unwrap().unwrap();
+    assert_eq!(h.email.as_deref(), Some("e@example.com"), "untouched");
+    assert_eq!(
+        upsert(
+            &store,
+            &profile("user_x", Some("stray@example.com"), "x", 1)
+        )
+        .await,
+        Ok(Applied::Created)
     );
 }
 

@@ -21,7 +21,10 @@
 //! was read at (or on not existing yet), plus the guard items it claims (conditioned on
 //! being free or already its own) and releases. Uniqueness is therefore atomic; the read
 //! that precedes a write only decides what to write, and a concurrent change makes the
-//! transaction fail and the write start over from a fresh read.
+//! transaction fail and the write start over from a fresh read. A write decided from
+//! another user's record (freeing its email, going without an email it keeps, clearing a
+//! guard it no longer backs) is conditioned in the same transaction on that user's
+//! `version` as read: see [`UserStore::settle_email`].
 //!
 //! Clerk-driven writes carry Clerk's `updated_at` (ms): one that is not newer than the
 //! stored stamp changes nothing ([`StoreError::Stale`]). A deleted user is a tombstone that
@@ -41,7 +44,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -62,8 +67,10 @@ pub const MAX_KEY_BYTES: usize = 2048;
 /// DynamoDB's limit on an item, attribute names and values together, in bytes.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
-/// Attempts at a write that keeps losing optimistic-concurrency races.
-const MAX_ATTEMPTS: usize = 5;
+/// Attempts at a write that keeps losing optimistic-concurrency races. Each lost race is
+/// another write to the same item landing first, so ordinary contention (a few deliveries
+/// and an admin about one user at once) stays far below it.
+const MAX_ATTEMPTS: usize = 16;
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +201,30 @@ pub struct Written {
     pub user: User,
     /// Created or updated.
     pub applied: Applied,
+}
+
+/// Who keeps an email another user's event claims ([`UserStore::settle_email`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Nobody holds it now: claim it.
+    Freed,
+    /// A user whose stored Clerk state is as new or newer holds it: go without it, beside
+    /// this holder ([`UserStore::upsert_from_clerk_beside`]).
+    KeptBy(Holder),
+}
+
+/// A user who keeps an email, at the version the decision was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    clerk_user_id: String,
+    version: u64,
+}
+
+impl Holder {
+    /// The holder's Clerk id.
+    pub fn clerk_user_id(&self) -> &str {
+        &self.clerk_user_id
+    }
 }
 
 /// A field that must be unique across users.
@@ -387,7 +418,20 @@ impl UserStore {
         profile: &ClerkProfile,
         flags: NewUserFlags,
     ) -> Result<Written, StoreError> {
-        self.write_clerk(profile, flags, Mode::Upsert).await
+        self.write_clerk(profile, flags, Mode::Upsert, None).await
+    }
+
+    /// [`UserStore::upsert_from_clerk`] for a profile stored without an email that `holder`
+    /// keeps ([`Settlement::KeptBy`]): written only if `holder` is still at the version it
+    /// was judged at, else [`StoreError::Conflict`] on `email`, to settle again.
+    pub async fn upsert_from_clerk_beside(
+        &self,
+        profile: &ClerkProfile,
+        flags: NewUserFlags,
+        holder: &Holder,
+    ) -> Result<Written, StoreError> {
+        self.write_clerk(profile, flags, Mode::Upsert, Some(holder))
+            .await
     }
 
     /// Creates a user; [`StoreError::Conflict`] on `clerk_user_id` when one exists.
@@ -397,7 +441,7 @@ impl UserStore {
         flags: NewUserFlags,
     ) -> Result<User, StoreError> {
         Ok(self
-            .write_clerk(profile, flags, Mode::CreateOnly(None))
+            .write_clerk(profile, flags, Mode::CreateOnly(None), None)
             .await?
             .user)
     }
@@ -410,7 +454,7 @@ impl UserStore {
         flags: NewUserFlags,
     ) -> Result<User, StoreError> {
         Ok(self
-            .write_clerk(profile, flags, Mode::CreateOnly(Some(id)))
+            .write_clerk(profile, flags, Mode::CreateOnly(Some(id)), None)
             .await?
             .user)
     }
@@ -433,7 +477,7 @@ impl UserStore {
                 Some(cur) => (scrubbed(&cur.user, deleted_at, now), Applied::Updated),
                 None => (tombstone(clerk_user_id, deleted_at, now), Applied::Created),
             };
-            match self.commit(&next, current.as_ref(), false).await {
+            match self.commit(&next, current.as_ref(), None, false).await {
                 Ok(()) => {
                     return Ok(Written {
                         user: next,
@@ -447,46 +491,121 @@ impl UserStore {
         Err(contention())
     }
 
-    /// Frees `email` from the user holding it when that user's stored Clerk state is older
-    /// than `clerk_stamp`: Clerk keeps emails unique at every instant, so a newer event that
-    /// carries this email proves the holder has since given it up (its own update is still
-    /// on its way). Returns whether it was freed; `false` when the holder is as new or
-    /// newer, or nobody holds it.
-    pub async fn release_email_if_older(
+    /// Settles who keeps `email`, which an event of Clerk state `clerk_stamp` claims for
+    /// another user. Clerk keeps emails unique at every instant, so a holder whose stored
+    /// state is older has since given the email up (its own update is late): it gives it up
+    /// here too, in a write conditioned on the version it was judged at ([`Settlement::Freed`]).
+    /// A holder as new or newer keeps it ([`Settlement::KeptBy`]): the claimant is stored
+    /// without it, with [`UserStore::upsert_from_clerk_beside`]. A guard whose owner no
+    /// longer holds the email (a read caught between two writes, or a lost write) is
+    /// cleared, conditioned on that owner's version. Every decision is made from fresh reads
+    /// and retried when raced.
+    pub async fn settle_email(
         &self,
         email: &str,
         clerk_stamp: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Settlement, StoreError> {
+        let guard_key = guard_pk(UniqueField::Email, email);
         for _ in 0..MAX_ATTEMPTS {
-            let Some(guard) = self.get_item(guard_pk(UniqueField::Email, email)).await? else {
-                return Ok(true);
+            let Some(guard) = self.get_item(guard_key.clone()).await? else {
+                return Ok(Settlement::Freed);
             };
             let owner = item::owner_of(&guard)?.to_owned();
-            let holder = match self.load(&owner).await? {
-                Some(holder) if holder.user.clerk_updated_at < clerk_stamp => holder,
-                Some(_) => return Ok(false),
-                // A guard without its user: nothing to protect, take it over.
-                None => {
-                    self.delete_guard(UniqueField::Email, email, &owner).await?;
-                    return Ok(true);
+            let holder = self.load(&owner).await?;
+            let holds = holder.as_ref().is_some_and(|h| {
+                h.user.deleted_at.is_none()
+                    && h.user
+                        .email
+                        .as_deref()
+                        .is_some_and(|e| guard_pk(UniqueField::Email, e) == guard_key)
+            });
+            let outcome = match holder {
+                Some(holder) if holds && holder.user.clerk_updated_at >= clerk_stamp => {
+                    return Ok(Settlement::KeptBy(Holder {
+                        clerk_user_id: owner,
+                        version: holder.version,
+                    }));
+                }
+                Some(holder) if holds => {
+                    let mut next = holder.user.clone();
+                    next.email = None;
+                    next.updated_at = item::now();
+                    let outcome = self.commit(&next, Some(&holder), None, false).await;
+                    if outcome.is_ok() {
+                        tracing::warn!(
+                            holder = %owner,
+                            "email moved to a newer Clerk user; the holder's own update is late"
+                        );
+                    }
+                    outcome
+                }
+                holder => {
+                    self.clear_orphan_guard(&guard_key, &owner, holder.map(|h| h.version))
+                        .await
                 }
             };
-            let mut next = holder.user.clone();
-            next.email = None;
-            next.updated_at = item::now();
-            match self.commit(&next, Some(&holder), false).await {
-                Ok(()) => {
-                    tracing::warn!(
-                        holder = %owner,
-                        "email moved to a newer Clerk user; the holder's own update is late"
-                    );
-                    return Ok(true);
-                }
+            match outcome {
+                Ok(()) => return Ok(Settlement::Freed),
                 Err(CommitError::Raced) => {}
                 Err(CommitError::Store(e)) => return Err(e),
             }
         }
         Err(contention())
+    }
+
+    /// Deletes the guard `guard_key` provided, at one instant, it still names `owner` and
+    /// `owner` is still at `version` (`None`: still not stored), a state in which it does
+    /// not hold the value.
+    async fn clear_orphan_guard(
+        &self,
+        guard_key: &str,
+        owner: &str,
+        version: Option<u64>,
+    ) -> Result<(), CommitError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::key(user_pk(owner))));
+        let check = match version {
+            Some(version) => check
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", item::VERSION)
+                .expression_attribute_values(":version", n(version)),
+            None => check.condition_expression("attribute_not_exists(pk)"),
+        };
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::key(guard_key.to_owned())))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", item::OWNER)
+            .expression_attribute_values(":owner", s(owner));
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(build(check.build())?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .delete(build(delete.build())?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::warn!(owner, "cleared an email guard its owner no longer holds");
+                Ok(())
+            }
+            Err(err) => match err.as_service_error() {
+                // Owner or guard changed since read: decide again from fresh reads.
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
+                    Err(CommitError::Raced)
+                }
+                _ => Err(CommitError::Store(unavailable(err))),
+            },
+        }
     }
 
     /// Changes an admin-managed flag; `updated_at` moves. [`StoreError::NotFound`] for an
@@ -585,6 +704,7 @@ impl UserStore {
         profile: &ClerkProfile,
         flags: NewUserFlags,
         mode: Mode,
+        beside: Option<&Holder>,
     ) -> Result<Written, StoreError> {
         for _ in 0..MAX_ATTEMPTS {
             let current = self.load(&profile.clerk_user_id).await?;
@@ -617,7 +737,12 @@ impl UserStore {
                 }
             };
             match self
-                .commit(&next, current.as_ref(), matches!(mode, Mode::CreateOnly(_)))
+                .commit(
+                    &next,
+                    current.as_ref(),
+                    beside,
+                    matches!(mode, Mode::CreateOnly(_)),
+                )
                 .await
             {
                 Ok(()) => {
@@ -633,11 +758,13 @@ impl UserStore {
         Err(contention())
     }
 
-    /// Writes `next` in place of `current` (as read), claiming and releasing guards.
+    /// Writes `next` in place of `current` (as read), claiming and releasing guards; with
+    /// `beside`, only while that holder of the email `next` goes without is unchanged.
     async fn commit(
         &self,
         next: &User,
         current: Option<&Stored>,
+        beside: Option<&Holder>,
         create_only: bool,
     ) -> Result<(), CommitError> {
         let user_item = item::user_to_item(next, current.map_or(1, |cur| cur.version + 1));
@@ -696,6 +823,21 @@ impl UserStore {
                 );
                 fields.push(field);
             }
+        }
+        if let Some(holder) = beside {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(item::key(user_pk(&holder.clerk_user_id))))
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", item::VERSION)
+                .expression_attribute_values(":version", n(holder.version));
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(build(check.build())?)
+                    .build(),
+            );
+            // The holder changed: the decision to go without the email is outdated.
+            fields.push(UniqueField::Email);
         }
         let result = self
             .client
@@ -797,35 +939,6 @@ impl UserStore {
             .await
             .map_err(unavailable)?;
         Ok(())
-    }
-
-    async fn delete_guard(
-        &self,
-        field: UniqueField,
-        value: &str,
-        owner: &str,
-    ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(item::key(guard_pk(field, value))))
-            .condition_expression("#owner = :owner")
-            .expression_attribute_names("#owner", item::OWNER)
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Someone else took it meanwhile: not ours to delete.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
     }
 
     async fn get_item(&self, pk: String) -> Result<Option<Item>, StoreError> {
