@@ -59,7 +59,7 @@ pub async fn sync_user(
                 // Only a profile with an email can conflict on one.
                 let address = email.as_deref().unwrap_or_default();
                 match store
-                    .settle_email(address, profile.clerk_updated_at)
+                    .settle_email(&profile.clerk_user_id, address, profile.clerk_updated_at)
                     .await?
                 {
                     Settlement::Freed => {

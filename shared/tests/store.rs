@@ -489,7 +489,7 @@ async fn a_newer_event_takes_an_email_from_an_older_holder() {
         .unwrap();
     // user_b's event is newer than user_a's stored state: user_a gave the email up since.
     assert_eq!(
-        store.settle_email("X@example.com", 200).await,
+        store.settle_email("user_b", "X@example.com", 200).await,
         Ok(Settlement::Freed)
     );
     let a = store.get_by_clerk_id("user_a").await.unwrap().unwrap();
@@ -504,7 +504,8 @@ async fn a_newer_event_takes_an_email_from_an_older_holder() {
     );
     // An older or equally old event cannot take it back: it goes without, beside user_b.
     for stamp in [150, 200] {
-        let Ok(Settlement::KeptBy(holder)) = store.settle_email("x@example.com", stamp).await
+        let Ok(Settlement::KeptBy(holder)) =
+            store.settle_email("user_c", "x@example.com", stamp).await
         else {
             panic!("user_b keeps the email against stamp {stamp}");
         };
@@ -513,7 +514,7 @@ async fn a_newer_event_takes_an_email_from_an_older_holder() {
     let owner = store.get_by_email("x@example.com").await.unwrap().unwrap();
     assert_eq!(owner.clerk_user_id, "user_b");
     assert_eq!(
-        store.settle_email("free@example.com", 1).await,
+        store.settle_email("user_c", "free@example.com", 1).await,
         Ok(Settlement::Freed)
     );
 }
@@ -524,7 +525,8 @@ async fn going_without_an_email_is_conditioned_on_its_holder_as_judged() {
     upsert(&store, &profile("user_h", Some("e@example.com"), "h", 300))
         .await
         .unwrap();
-    let Ok(Settlement::KeptBy(holder)) = store.settle_email("e@example.com", 200).await else {
+    let Ok(Settlement::KeptBy(holder)) = store.settle_email("user_x", "e@example.com", 200).await
+    else {
         panic!("user_h is newer and keeps e");
     };
     // The holder changes before the claimant's write: the decision is outdated.
@@ -543,7 +545,7 @@ async fn going_without_an_email_is_conditioned_on_its_holder_as_judged() {
     assert_eq!(store.get_by_clerk_id("user_x").await.unwrap(), None);
     // Settled again from fresh reads: e is free now.
     assert_eq!(
-        store.settle_email("e@example.com", 200).await,
+        store.settle_email("user_x", "e@example.com", 200).await,
         Ok(Settlement::Freed)
     );
 }
@@ -565,7 +567,7 @@ async fn a_guard_whose_owner_no_longer_holds_the_email_is_cleared() {
         .await
         .unwrap();
     assert_eq!(
-        store.settle_email("stray@example.com", 1).await,
+        store.settle_email("user_x", "stray@example.com", 1).await,
         Ok(Settlement::Freed),
         "whatever the stamp: user_h never held it"
     );
@@ -579,6 +581,13 @@ async fn a_guard_whose_owner_no_longer_holds_the_email_is_cleared() {
         .await,
         Ok(Applied::Created)
     );
+    // The claimant itself holds it (its own newer write came first): nothing is written.
+    assert_eq!(
+        store.settle_email("user_x", "stray@example.com", 0).await,
+        Ok(Settlement::Freed)
+    );
+    let x = store.get_by_clerk_id("user_x").await.unwrap().unwrap();
+    assert_eq!(x.email.as_deref(), Some("stray@example.com"));
 }
 
 #[tokio::test]

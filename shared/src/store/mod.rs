@@ -492,7 +492,7 @@ impl UserStore {
     }
 
     /// Settles who keeps `email`, which an event of Clerk state `clerk_stamp` claims for
-    /// another user. Clerk keeps emails unique at every instant, so a holder whose stored
+    /// `claimant`. Clerk keeps emails unique at every instant, so a holder whose stored
     /// state is older has since given the email up (its own update is late): it gives it up
     /// here too, in a write conditioned on the version it was judged at ([`Settlement::Freed`]).
     /// A holder as new or newer keeps it ([`Settlement::KeptBy`]): the claimant is stored
@@ -502,6 +502,7 @@ impl UserStore {
     /// and retried when raced.
     pub async fn settle_email(
         &self,
+        claimant: &str,
         email: &str,
         clerk_stamp: i64,
     ) -> Result<Settlement, StoreError> {
@@ -511,6 +512,10 @@ impl UserStore {
                 return Ok(Settlement::Freed);
             };
             let owner = item::owner_of(&guard)?.to_owned();
+            if owner == claimant {
+                // Its own newer write took it meanwhile: nothing to settle.
+                return Ok(Settlement::Freed);
+            }
             let holder = self.load(&owner).await?;
             let holds = holder.as_ref().is_some_and(|h| {
                 h.user.deleted_at.is_none()
