@@ -4,15 +4,17 @@
 //! The signature is HMAC-SHA256, keyed with the base64-decoded secret (`whsec_` prefix
 //! optional), over `{id}.{timestamp}.{body}` — the raw body bytes exactly as received. The
 //! signature header holds space-separated `v1,<base64>` entries; any match passes and other
-//! versions are ignored. Tags are compared in constant time by aws-lc. The timestamp must be
+//! versions are ignored. The MAC is hmac + sha2 (RustCrypto), and tags are compared in constant
+//! time by `Mac::verify_slice`. The timestamp must be
 //! within five minutes of now, in either direction, so a captured delivery cannot be replayed
 //! later.
 
 use std::fmt;
 
-use aws_lc_rs::{constant_time, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 /// Accepted distance between the signature's timestamp and now, in seconds.
 pub const TOLERANCE_SECONDS: i64 = 5 * 60;
@@ -80,7 +82,8 @@ pub struct InvalidSecret;
 /// A webhook signing secret, decoded; `Debug` prints `[redacted]`.
 #[derive(Clone)]
 pub struct WebhookSecret {
-    key: hmac::Key,
+    /// HMAC-SHA256 keyed with the secret, before any message: cloned per delivery.
+    keyed: Hmac<Sha256>,
 }
 
 impl WebhookSecret {
@@ -92,26 +95,26 @@ impl WebhookSecret {
         if bytes.is_empty() {
             return Err(InvalidSecret);
         }
-        Ok(Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
-        })
+        let keyed = Hmac::<Sha256>::new_from_slice(&bytes).map_err(|_| InvalidSecret)?;
+        Ok(Self { keyed })
     }
 
-    fn tag(&self, id: &str, timestamp: &str, body: &[u8]) -> hmac::Tag {
+    /// The MAC over `{id}.{timestamp}.{body}`, not finalized yet.
+    fn mac(&self, id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
         // Fed in pieces: the body is never copied.
-        let mut context = hmac::Context::with_key(&self.key);
-        context.update(id.as_bytes());
-        context.update(b".");
-        context.update(timestamp.as_bytes());
-        context.update(b".");
-        context.update(body);
-        context.sign()
+        let mut mac = self.keyed.clone();
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac
     }
 
     /// The `v1,<base64>` signature of a message (tests, development tooling).
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let tag = self.tag(id, &timestamp.to_string(), body);
-        format!("v1,{}", STANDARD.encode(tag.as_ref()))
+        let tag = self.mac(id, &timestamp.to_string(), body).finalize();
+        format!("v1,{}", STANDARD.encode(tag.into_bytes()))
     }
 }
 
@@ -181,10 +184,12 @@ pub fn verify(
         return Err(SignatureError::TimestampInFuture);
     }
     for secret in secrets {
-        let tag = secret.tag(headers.id, headers.timestamp, body);
-        if candidates.iter().any(|candidate| {
-            constant_time::verify_slices_are_equal(tag.as_ref(), candidate).is_ok()
-        }) {
+        let mac = secret.mac(headers.id, headers.timestamp, body);
+        // Constant-time comparison; a candidate of another length never matches.
+        if candidates
+            .iter()
+            .any(|candidate| mac.clone().verify_slice(candidate).is_ok())
+        {
             return Ok(());
         }
     }

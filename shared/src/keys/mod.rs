@@ -4,18 +4,21 @@
 //! `CLERK_JWKS_URL`; the Backend API `{CLERK_API_URL}/v1/jwks` with the secret key; else
 //! the public Frontend API `https://<fapi>/.well-known/jwks.json`.
 //!
-//! Only RSA keys meant for RS256 signatures with a modulus of 2048 to 8192 bits are kept;
-//! each becomes an aws-lc-rs `ParsedPublicKey`, so verifying a token never re-parses a key.
+//! JWKs are read with `jsonwebtoken::jwk`, PEMs with jsonwebtoken's PEM reader. Only RSA keys
+//! meant for RS256 signatures with a modulus of 2048 to 8192 bits are kept; each becomes a
+//! jsonwebtoken `DecodingKey` once per fetch, so a token's verification decodes no key.
 
 mod cache;
+mod der;
 mod fetch;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{DecodingKey, DecodingKeyKind};
 use serde::Deserialize;
 
 pub use cache::{CachePolicy, JwksCache, Miss};
@@ -53,7 +56,7 @@ pub enum KeyError {
 /// One verifying key.
 pub struct RsaKey {
     kid: Option<String>,
-    key: ParsedPublicKey,
+    key: DecodingKey,
 }
 
 impl RsaKey {
@@ -68,10 +71,21 @@ impl RsaKey {
         if bits > MAX_RSA_BITS {
             return Err("modulus longer than 8192 bits");
         }
-        let key = RsaPublicKeyComponents { n, e }
-            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
-            .map_err(|_| "not a valid RSA public key")?;
-        Ok(Self { kid, key })
+        // An RSA modulus is odd; the exponent odd, at least 3, at most 33 bits (what
+        // RS256 verifiers accept): a key failing these could never verify a signature.
+        if n.last().is_none_or(|b| b & 1 == 0) {
+            return Err("modulus is even");
+        }
+        let exponent_ok = e.last().is_some_and(|b| b & 1 == 1)
+            && e != [1]
+            && (e.len() < 5 || (e.len() == 5 && e[0] == 1));
+        if !exponent_ok {
+            return Err("exponent not usable");
+        }
+        Ok(Self {
+            kid,
+            key: DecodingKey::from_rsa_raw_components(n, e),
+        })
     }
 
     /// Parses a PEM `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` (PKCS#1).
@@ -86,17 +100,17 @@ impl RsaKey {
         if !begins {
             return Err(KeyError::InvalidPem("no BEGIN PUBLIC KEY line"));
         }
-        let der = STANDARD
-            .decode(body)
-            .map_err(|_| KeyError::InvalidPem("body is not base64"))?;
-        let public = aws_lc_rs::rsa::PublicKey::from_der(&der)
-            .map_err(|_| KeyError::InvalidPem("not an RSA public key"))?;
-        Self::from_components(
-            None,
-            public.modulus().big_endian_without_leading_zero(),
-            public.exponent().big_endian_without_leading_zero(),
-        )
-        .map_err(KeyError::InvalidPem)
+        if STANDARD.decode(body).is_err() {
+            return Err(KeyError::InvalidPem("body is not base64"));
+        }
+        let not_rsa = KeyError::InvalidPem("not an RSA public key");
+        let pem_key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| not_rsa.clone())?;
+        // jsonwebtoken hands the key over as PKCS#1 DER, whichever PEM form it came in.
+        let DecodingKeyKind::SecretOrDer(der) = pem_key.kind() else {
+            return Err(not_rsa);
+        };
+        let (n, e) = der::rsa_public_key(der).ok_or(not_rsa)?;
+        Self::from_components(None, n, e).map_err(KeyError::InvalidPem)
     }
 
     /// The JWKS `kid`, if the key came from a JWKS.
@@ -104,9 +118,9 @@ impl RsaKey {
         self.kid.as_deref()
     }
 
-    /// True when `signature` is this key's RS256 signature of `message`.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.key.verify_sig(message, signature).is_ok()
+    /// The key as jsonwebtoken verifies with it.
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.key
     }
 }
 
@@ -127,17 +141,6 @@ pub struct KeySet {
 #[derive(Deserialize)]
 struct JwksDocument {
     keys: Vec<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct Jwk {
-    kty: String,
-    kid: Option<String>,
-    #[serde(rename = "use")]
-    use_: Option<String>,
-    alg: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
 }
 
 impl KeySet {
@@ -184,23 +187,35 @@ impl KeySet {
 
 fn parse_jwk(value: serde_json::Value) -> Result<RsaKey, &'static str> {
     let jwk: Jwk = serde_json::from_value(value).map_err(|_| "not a JWK object")?;
-    if jwk.kty != "RSA" {
-        return Err("kty is not RSA");
-    }
-    if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+    let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+        return Err("kty is not RSA, or n or e missing");
+    };
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != PublicKeyUse::Signature)
+    {
         return Err("use is not sig");
     }
-    if jwk.alg.as_deref().is_some_and(|a| a != "RS256") {
+    if jwk
+        .common
+        .key_algorithm
+        .is_some_and(|a| a != KeyAlgorithm::RS256)
+    {
         return Err("alg is not RS256");
     }
-    let kid = jwk.kid.filter(|k| !k.is_empty()).ok_or("no kid")?;
-    let decode = |v: Option<String>| {
-        v.and_then(|s| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok())
-            .ok_or("n or e missing or not base64url")
+    let kid = jwk
+        .common
+        .key_id
+        .filter(|k| !k.is_empty())
+        .ok_or("no kid")?;
+    let decode = |v: &str| {
+        URL_SAFE_NO_PAD
+            .decode(v.trim_end_matches('='))
+            .map_err(|_| "n or e not base64url")
     };
-    let n = decode(jwk.n)?;
-    let e = decode(jwk.e)?;
-    RsaKey::from_components(Some(kid), &n, &e)
+    RsaKey::from_components(Some(kid), &decode(&rsa.n)?, &decode(&rsa.e)?)
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {

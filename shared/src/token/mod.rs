@@ -1,17 +1,28 @@
 //! Verifying Clerk session tokens (RS256 JWTs), strictly and without trusting anything
 //! the signature has not covered.
 //!
-//! Order of checks: size (unparsed), shape, `alg` pinned to RS256, no `crit`, the key by
-//! `kid`, the signature; only then the token type (`typ`, Clerk's `cat`) and the claims
-//! (`exp`, `nbf`, `iat` with clock skew, the lifetime cap, `iss` exact, `azp`, `aud`, then the
-//! session: not a machine, `sid` present, `sts` active).
+//! jsonwebtoken does the JWT work: it decodes the header, verifies the RS256 signature
+//! (algorithms pinned to RS256, never taken from the token) and validates `iss`, `sub` and,
+//! when configured, `aud` ([`validation`]). This module adds what jsonwebtoken has not, or
+//! does differently: the size cap before any parsing, refusing `crit`, the token type
+//! (`typ`, Clerk's `cat`), and time (`exp`, `nbf`, `iat` against the injected clock with the
+//! clock skew: jsonwebtoken reads the system clock), the lifetime cap, `azp` and the session
+//! (not a machine, `sid` present, `sts` active) in [`Rules`].
+//!
+//! Order of checks: size (unparsed), header, `alg`, `crit`, the key by `kid`, the signature
+//! with `iss`/`sub`/`aud`; only then the token type and the claims.
 
 mod claims;
 pub mod extract;
-mod jws;
 mod rejection;
 
 use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde_json::{Map, Value};
 
 pub use claims::{Claims, DEFAULT_MAX_LIFETIME_SECONDS, Organization, Rules};
 pub use rejection::Rejection;
@@ -80,13 +91,37 @@ impl Keys {
 pub struct Verifier {
     keys: Keys,
     rules: Rules,
+    validation: Validation,
     clock: Arc<dyn Clock>,
+}
+
+/// jsonwebtoken's part of the rules, set explicitly: RS256 only; `iss` exactly the issuer;
+/// `sub` and `iss` required; `aud` checked only when an audience is configured (Clerk's
+/// session tokens carry none). Time is left to [`Rules`]: jsonwebtoken would read the
+/// system clock, and `exp` stays ours so a missing and a malformed one keep their codes.
+pub fn validation(rules: &Rules) -> Validation {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["iss", "sub"]);
+    validation.set_issuer(&[&rules.issuer]);
+    match &rules.audience {
+        Some(audience) => validation.set_audience(&[audience]),
+        None => validation.validate_aud = false,
+    }
+    validation
 }
 
 impl Verifier {
     /// A verifier with these keys and rules, reading time from `clock`.
     pub fn new(keys: Keys, rules: Rules, clock: Arc<dyn Clock>) -> Self {
-        Self { keys, rules, clock }
+        Self {
+            keys,
+            validation: validation(&rules),
+            rules,
+            clock,
+        }
     }
 
     /// The verifier the configuration describes (key source, issuer, parties, audience…).
@@ -132,36 +167,152 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TokenTooLarge);
         }
-        let jws = jws::Compact::parse(token)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unreadable_header(token))?;
         // The algorithm is pinned, never taken from the token.
-        if jws.header.alg.as_deref() != Some("RS256") {
+        if header.alg != Algorithm::RS256 {
             return Err(Rejection::AlgNotAllowed);
         }
-        if jws.header.crit.is_some() {
+        if header.crit.is_some() {
             return Err(Rejection::CritUnsupported);
         }
-        let key = self.keys.get(jws.header.kid.as_deref()).await?;
-        if !key.verify(jws.signing_input.as_bytes(), &jws.signature) {
-            return Err(Rejection::SignatureInvalid);
-        }
+        let key = self.keys.get(header.kid.as_deref()).await?;
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding_key(), &self.validation)
+                .map_err(|e| rejection(e.kind()))?;
         // From here on, header and payload are authentic.
-        let typ_ok = jws
-            .header
-            .typ
-            .as_deref()
-            .is_none_or(|t| t.eq_ignore_ascii_case("JWT"));
-        let cat_ok = jws
-            .header
-            .cat
-            .as_deref()
-            .is_none_or(|c| c == CATEGORY_SESSION || c == CATEGORY_IGNORE);
-        if !typ_ok || !cat_ok {
+        if !is_session_type(&data.header) {
             return Err(Rejection::TokenTypeInvalid);
         }
-        let payload = jws::decode(jws.payload)?;
-        let object = serde_json::from_slice(&payload).map_err(|_| Rejection::TokenMalformed)?;
-        let claims = Claims::from_object(object)?;
+        let claims = Claims::from_object(data.claims)?;
         claims.check(&self.rules, self.clock.unix_seconds())?;
         Ok(claims)
+    }
+}
+
+/// `typ` absent or `JWT`, and Clerk's `cat` absent or a session's.
+fn is_session_type(header: &Header) -> bool {
+    let typ_ok = header
+        .typ
+        .as_deref()
+        .is_none_or(|t| t.eq_ignore_ascii_case("JWT"));
+    let cat_ok = match header.extras.get::<String>("cat") {
+        Ok(cat) => cat
+            .as_deref()
+            .is_none_or(|c| c == CATEGORY_SESSION || c == CATEGORY_IGNORE),
+        Err(_) => false,
+    };
+    typ_ok && cat_ok
+}
+
+/// Why jsonwebtoken could not read a header: a JSON object whose `alg` is missing or not
+/// one it knows (`none`, a typo) is a refused algorithm; anything else is malformed.
+fn unreadable_header(token: &str) -> Rejection {
+    let object = token
+        .split('.')
+        .next()
+        .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
+        .and_then(|json| serde_json::from_slice::<Map<String, Value>>(&json).ok());
+    match object {
+        Some(header) if header.get("alg").and_then(Value::as_str) != Some("RS256") => {
+            Rejection::AlgNotAllowed
+        }
+        _ => Rejection::TokenMalformed,
+    }
+}
+
+/// jsonwebtoken's error as our reason code.
+fn rejection(kind: &ErrorKind) -> Rejection {
+    match kind {
+        ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_) => Rejection::SignatureInvalid,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => Rejection::AlgNotAllowed,
+        ErrorKind::InvalidIssuer => Rejection::IssuerInvalid,
+        ErrorKind::InvalidAudience => Rejection::AudienceInvalid,
+        ErrorKind::InvalidSubject => Rejection::SubjectInvalid,
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "iss" => Rejection::IssuerInvalid,
+            "sub" => Rejection::SubjectInvalid,
+            "exp" => Rejection::ExpMissing,
+            _ => Rejection::TokenMalformed,
+        },
+        ErrorKind::ExpiredSignature => Rejection::TokenExpired,
+        ErrorKind::ImmatureSignature => Rejection::TokenNotYetValid,
+        _ => Rejection::TokenMalformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_jsonwebtoken_error_maps_to_its_reason_code() {
+        let missing = |claim: &str| ErrorKind::MissingRequiredClaim(claim.to_owned());
+        let cases = [
+            (ErrorKind::InvalidSignature, Rejection::SignatureInvalid),
+            (
+                ErrorKind::InvalidRsaKey("bad".into()),
+                Rejection::SignatureInvalid,
+            ),
+            (ErrorKind::InvalidAlgorithm, Rejection::AlgNotAllowed),
+            (ErrorKind::MissingAlgorithm, Rejection::AlgNotAllowed),
+            (ErrorKind::InvalidIssuer, Rejection::IssuerInvalid),
+            (ErrorKind::InvalidAudience, Rejection::AudienceInvalid),
+            (ErrorKind::InvalidSubject, Rejection::SubjectInvalid),
+            (missing("iss"), Rejection::IssuerInvalid),
+            (missing("sub"), Rejection::SubjectInvalid),
+            (missing("exp"), Rejection::ExpMissing),
+            (missing("aud"), Rejection::TokenMalformed),
+            (ErrorKind::ExpiredSignature, Rejection::TokenExpired),
+            (ErrorKind::ImmatureSignature, Rejection::TokenNotYetValid),
+            (
+                ErrorKind::InvalidClaimFormat("exp".into()),
+                Rejection::TokenMalformed,
+            ),
+            (ErrorKind::InvalidToken, Rejection::TokenMalformed),
+            (ErrorKind::InvalidKeyFormat, Rejection::TokenMalformed),
+        ];
+        for (kind, code) in cases {
+            assert_eq!(rejection(&kind), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_header_is_a_refused_algorithm_only_when_alg_is_the_cause() {
+        let token = |header: &str| format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header));
+        let cases = [
+            (token(r#"{"alg":"none"}"#), Rejection::AlgNotAllowed),
+            (token(r#"{"alg":"RS257"}"#), Rejection::AlgNotAllowed),
+            (token(r#"{"kid":"k"}"#), Rejection::AlgNotAllowed),
+            (token(r#"{"alg":5}"#), Rejection::AlgNotAllowed),
+            // alg fine, another field of the wrong type: malformed.
+            (
+                token(r#"{"alg":"RS256","kid":5}"#),
+                Rejection::TokenMalformed,
+            ),
+            (token("[1]"), Rejection::TokenMalformed),
+            (token("not json"), Rejection::TokenMalformed),
+            ("!!.e30.c2ln".to_owned(), Rejection::TokenMalformed),
+        ];
+        for (token, code) in cases {
+            assert!(jsonwebtoken::decode_header(&token).is_err(), "{token}");
+            assert_eq!(unreadable_header(&token), code, "{token}");
+        }
+    }
+
+    #[test]
+    fn validation_is_pinned_and_explicit() {
+        let mut rules = Rules::new("https://clerk.example.com");
+        let v = validation(&rules);
+        assert_eq!(v.algorithms, [Algorithm::RS256]);
+        assert!(!v.validate_exp && !v.validate_nbf && !v.validate_aud);
+        assert_eq!(v.iss, Some(["https://clerk.example.com".to_owned()].into()));
+        assert_eq!(
+            v.required_spec_claims,
+            ["iss", "sub"].map(str::to_owned).into()
+        );
+        rules.audience = Some("api".into());
+        let v = validation(&rules);
+        assert!(v.validate_aud);
+        assert_eq!(v.aud, Some(["api".to_owned()].into()));
     }
 }
