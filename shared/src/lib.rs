@@ -7,6 +7,7 @@
 //! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache.
 //! - [`svix`]: webhook signatures; [`clerk`]: Clerk's events and users; [`sync`]: storing a
 //!   Clerk user (webhook and lazy sync share it); [`clerk_api`]: the Backend API call.
+//! - [`logging`]: log output as Lambda expects it.
 //! - [`Services`]: what every function builds once per cold start; [`dev`]: the fixed
 //!   development user; `testing` (feature `test-util`): keys, tokens, a fake Clerk.
 //!
@@ -20,6 +21,7 @@ pub mod config;
 pub mod context;
 pub mod dev;
 pub mod keys;
+pub mod logging;
 mod publishable_key;
 mod secret;
 pub mod secrets;

@@ -11,7 +11,7 @@ use shared::Services;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::logging::init();
     let authorizer = Arc::new(Authorizer::new(Services::from_env().await?));
     // Secrets and keys load while the runtime asks for the first event, not before.
     tokio::spawn({

@@ -11,7 +11,7 @@ use users::{Users, handler};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     let users = Arc::new(Users::new(Services::from_env().await?));
     run(service_fn(move |request| {
         let users = Arc::clone(&users);

@@ -11,7 +11,7 @@ use webhook::{Webhook, handler};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::logging::init();
     let webhook = Arc::new(Webhook::new(Services::from_env().await?));
     run(service_fn(move |event| {
         let webhook = Arc::clone(&webhook);

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::logging::init();
     run(service_fn(|event: LambdaEvent<Value>| async {
         Ok::<Value, Error>(event.payload)
     }))
