@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo dev test check fmt bench fuzz events stack-up stack-down
+.PHONY: help demo dev dev-user stop test check fmt bench fuzz events stack-up stack-down
 
 CASES ?= 20000
 
@@ -17,7 +17,18 @@ demo: ## the whole story end to end on the local stack (webhook → DynamoDB →
 dev: ## the local API on http://127.0.0.1:3000 for a front end (real Clerk keys from .env if present)
 	infra/venv.sh
 	cargo build --workspace --bins
-	set -a && eval "$$(infra/local-stack.sh up)" && set +a && target/debug/local-gateway
+	infra/dev.sh
+
+dev-user: ## a user in the running `make dev`, through its webhook, and a token: ID=user_123 [ADMIN=1 UNAPPROVED=1 INACTIVE=1 EMAIL=a@b.c]
+	@test -x target/debug/dev-user || { echo "target/debug/dev-user is missing: run make dev first (it builds it)" >&2; exit 1; }
+	@test -f .local/stack.env || { echo "the local stack is not running: start make dev first" >&2; exit 1; }
+	@set -a && . .local/stack.env && set +a && target/debug/dev-user $(ID) \
+		$(if $(ADMIN),--admin) $(if $(UNAPPROVED),--unapproved) $(if $(INACTIVE),--inactive) \
+		$(if $(EMAIL),--email $(EMAIL))
+
+stop: ## stop everything `make dev` started (the gateway, its functions, the local stack and its data)
+	-pkill -TERM -f "$(CURDIR)/target/debug/local-gateway" || true
+	infra/local-stack.sh down
 
 events: ## re-sign events/ (development tokens expire in 1 h, webhook signatures in 5 min)
 	cargo run -q -p devtools --bin sign-events

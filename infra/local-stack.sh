@@ -2,6 +2,10 @@
 # The local AWS stack: moto server on a free loopback port, speaking DynamoDB and
 # Secrets Manager, with the users table and the Clerk secret provisioned.
 #
+#   LOCAL_STACK_PORT=4566          a fixed port instead of a free one
+#   LOCAL_STACK_HOST=0.0.0.0       listen beyond loopback (for `sam local` containers; it
+#                                  exposes the stack to your network: use only on a trusted one)
+#
 #   infra/local-stack.sh up       start (or reuse) it; print the environment, KEY=VALUE lines
 #   infra/local-stack.sh down     stop it and remove its state
 #   infra/local-stack.sh status   exit 0 when it is running
@@ -26,6 +30,8 @@ running() {
   [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
 }
 
+host=${LOCAL_STACK_HOST:-127.0.0.1}
+
 responds() {
   "$py" - "$1" <<'PY' 2>/dev/null
 import sys, urllib.request
@@ -44,11 +50,15 @@ up() {
   if running && responds "$(cat "$port_file")"; then
     port=$(cat "$port_file")
     log "reusing moto server on port $port"
+    if [ -n "${LOCAL_STACK_PORT:-}" ] && [ "$LOCAL_STACK_PORT" != "$port" ]; then
+      log "it is not on LOCAL_STACK_PORT=$LOCAL_STACK_PORT: run make stack-down first"
+      exit 1
+    fi
   else
     stop_quietly
-    port=$(free_port)
+    port=${LOCAL_STACK_PORT:-$(free_port)}
     # Its own session, so `down` can end the whole process group.
-    setsid "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 < /dev/null &
+    setsid "$root/.venv/bin/moto_server" -H "$host" -p "$port" >"$state/moto.log" 2>&1 < /dev/null &
     echo $! > "$pid_file"
     echo "$port" > "$port_file"
     for _ in $(seq 1 100); do
@@ -57,7 +67,7 @@ up() {
       sleep 0.1
     done
     responds "$port" || { log "moto server did not answer on port $port"; stop_quietly; exit 1; }
-    log "moto server on 127.0.0.1:$port (pid $(cat "$pid_file"))"
+    log "moto server on $host:$port (pid $(cat "$pid_file"))"
   fi
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   local arn

@@ -87,9 +87,31 @@ def routes() -> int:
         # API Gateway's cache key and 401-without-invoking check, as SAM configures them.
         "identity_headers": identity.get("Headers", []),
         "ttl_seconds": int(identity["ReauthorizeEvery"]),
+        "cors": cors(api["Properties"].get("CorsConfiguration"), template()["Parameters"]),
         "routes": out,
     }, indent=2))
     return 0
+
+
+def cors(config, params):
+    """The HTTP API's CorsConfiguration, parameters resolved to their defaults (None: no CORS)."""
+    if not config:
+        return None
+
+    def resolve(value):
+        if isinstance(value, dict) and "Ref" in value:
+            default = params[value["Ref"]].get("Default", "")
+            return [v.strip() for v in str(default).split(",") if v.strip()]
+        return value
+
+    return {
+        "allow_origins": resolve(config.get("AllowOrigins", [])),
+        "allow_methods": resolve(config.get("AllowMethods", [])),
+        "allow_headers": resolve(config.get("AllowHeaders", [])),
+        "expose_headers": resolve(config.get("ExposeHeaders", [])),
+        "max_age": config.get("MaxAge"),
+        "allow_credentials": bool(config.get("AllowCredentials", False)),
+    }
 
 
 def check_limits() -> int:

@@ -45,6 +45,15 @@ pub enum ConfigError {
         /// The stage as configured (`unset` when it is not).
         stage: String,
     },
+    /// `LOCAL_AWS_ENDPOINT_URL` outside an explicit development stage.
+    #[error(
+        "LOCAL_AWS_ENDPOINT_URL is refused unless STAGE is dev or local (STAGE is {stage}): \
+         it sends every AWS call to another endpoint"
+    )]
+    LocalEndpointOutsideDevelopment {
+        /// The stage as configured (`unset` when it is not).
+        stage: String,
+    },
     /// A production stage without `CLERK_AUTHORIZED_PARTIES`.
     #[error("CLERK_AUTHORIZED_PARTIES must list the front end's origins when STAGE is prod")]
     AuthorizedPartiesRequired,
@@ -106,10 +115,11 @@ pub struct Config {
     pub users_table: Option<String>,
     /// `AUTO_APPROVE_USERS`: new users start approved (default true, as the original).
     pub auto_approve_users: bool,
-    /// `CORS_ORIGINS`: exact origins allowed by the users API.
-    pub cors_origins: Vec<String>,
     /// `AUTH_DISABLED`: development bypass; only with `STAGE` explicitly `dev` or `local`.
     pub auth_disabled: bool,
+    /// `LOCAL_AWS_ENDPOINT_URL`: one endpoint for every AWS call (the local stack from a
+    /// `sam local` container); only with `STAGE` explicitly `dev` or `local`.
+    pub local_endpoint: Option<String>,
     /// `STAGE`.
     pub stage: Stage,
 }
@@ -151,6 +161,12 @@ impl Config {
             .is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "dev" | "local"));
         if auth_disabled && !explicitly_dev {
             return Err(ConfigError::AuthDisabledOutsideDevelopment {
+                stage: raw_stage.unwrap_or_else(|| "unset".to_owned()),
+            });
+        }
+        let local_endpoint = get("LOCAL_AWS_ENDPOINT_URL");
+        if local_endpoint.is_some() && !explicitly_dev {
+            return Err(ConfigError::LocalEndpointOutsideDevelopment {
                 stage: raw_stage.unwrap_or_else(|| "unset".to_owned()),
             });
         }
@@ -208,10 +224,8 @@ impl Config {
                 .map(|raw| parse_bool("AUTO_APPROVE_USERS", &raw))
                 .transpose()?
                 .unwrap_or(true),
-            cors_origins: get("CORS_ORIGINS")
-                .map(|raw| split_list(&raw))
-                .unwrap_or_default(),
             auth_disabled,
+            local_endpoint,
             stage,
         })
     }
@@ -388,7 +402,6 @@ mod tests {
             ("SECRETS_CACHE_TTL_SECONDS", "30"),
             ("USERS_TABLE", "users"),
             ("AUTO_APPROVE_USERS", "false"),
-            ("CORS_ORIGINS", "http://localhost:5173"),
             ("AUTH_DISABLED", "true"),
             ("STAGE", "local"),
         ])
@@ -420,7 +433,6 @@ mod tests {
         assert_eq!(c.secrets_cache_ttl, Duration::from_secs(30));
         assert_eq!(c.users_table(), Ok("users"));
         assert!(!c.auto_approve_users);
-        assert_eq!(c.cors_origins, ["http://localhost:5173"]);
         assert!(c.auth_disabled);
         assert_eq!(c.stage, Stage::Dev);
     }
@@ -494,6 +506,39 @@ mod tests {
                 }
             );
         }
+        for stage in ["staging", "prod"] {
+            let refused = load(&[
+                ("LOCAL_AWS_ENDPOINT_URL", "http://localhost:4566"),
+                ("STAGE", stage),
+                ("CLERK_AUTHORIZED_PARTIES", "https://app.example"),
+            ])
+            .unwrap_err();
+            assert_eq!(
+                refused,
+                ConfigError::LocalEndpointOutsideDevelopment {
+                    stage: stage.to_owned()
+                }
+            );
+        }
+        let local = load(&[
+            ("LOCAL_AWS_ENDPOINT_URL", "http://host.docker.internal:4566"),
+            ("STAGE", "local"),
+        ])
+        .unwrap();
+        assert_eq!(
+            local.local_endpoint.as_deref(),
+            Some("http://host.docker.internal:4566")
+        );
+        let empty = load(&[
+            ("LOCAL_AWS_ENDPOINT_URL", ""),
+            ("STAGE", "prod"),
+            ("CLERK_AUTHORIZED_PARTIES", "https://app.example"),
+        ]);
+        assert_eq!(
+            empty.map(|c| c.local_endpoint),
+            Ok(None),
+            "empty, as the template sets it"
+        );
         let unset = load(&[("AUTH_DISABLED", "true")]).unwrap_err();
         assert_eq!(
             unset,

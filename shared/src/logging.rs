@@ -25,7 +25,9 @@ pub fn init() {
 
 /// A level name (`debug`, `WARN`, `off`…); INFO for none or an unknown one, as Lambda does.
 pub fn level_filter(raw: Option<&str>) -> LevelFilter {
-    raw.and_then(|r| r.trim().parse().ok())
+    raw.map(str::trim)
+        .filter(|r| !r.is_empty())
+        .and_then(|r| r.parse().ok())
         .unwrap_or(LevelFilter::INFO)
 }
 

@@ -50,7 +50,13 @@ impl Services {
         if config.auth_disabled {
             tracing::warn!("AUTH_DISABLED=true: every request acts as the development user");
         }
-        let sdk = crate::aws::sdk_config().await;
+        if let Some(endpoint) = &config.local_endpoint {
+            tracing::warn!(
+                endpoint,
+                "LOCAL_AWS_ENDPOINT_URL: every AWS call goes there"
+            );
+        }
+        let sdk = crate::aws::sdk_config_at(config.local_endpoint.as_deref()).await;
         let store = UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table()?);
         let secrets = SecretsProvider::from_config(&config, &sdk);
         Ok(Self::new(config, secrets, store, Arc::new(SystemClock)))

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::token::{Rejection, SetupError};
-use shared::{ClerkSecrets, Services, Verifier};
+use shared::{ClerkSecrets, Config, ConfigError, Services, Verifier};
 
 pub use decision::{Decision, Identity};
 pub use event::Request;
@@ -29,6 +29,18 @@ pub struct Authorizer {
 struct Built {
     from: Arc<ClerkSecrets>,
     verifier: Arc<Verifier>,
+}
+
+/// What must hold before the authorizer takes requests: the issuer tokens are checked
+/// against is known (`CLERK_PUBLISHABLE_KEY`, or `CLERK_ISSUER`). Without it every request
+/// would be refused; a start-up error names the variable instead.
+pub fn check_config(config: &Config) -> Result<(), ConfigError> {
+    if config.auth_disabled {
+        return Ok(());
+    }
+    config.issuer().map(drop).inspect_err(|error| {
+        tracing::error!(%error, "configuration refused; not starting");
+    })
 }
 
 impl Authorizer {

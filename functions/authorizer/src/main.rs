@@ -12,7 +12,9 @@ use shared::Services;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let authorizer = Arc::new(Authorizer::new(Services::from_env().await?));
+    let services = Services::from_env().await?;
+    authorizer::check_config(&services.config)?;
+    let authorizer = Arc::new(Authorizer::new(services));
     // Secrets and keys load while the runtime asks for the first event, not before.
     tokio::spawn({
         let authorizer = Arc::clone(&authorizer);

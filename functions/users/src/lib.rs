@@ -3,9 +3,10 @@
 //! It trusts the authorizer's context and never re-verifies tokens. Routes: `GET /me`,
 //! `GET /protected`, `GET /users` (admin), `GET /users/{id}` (self or admin),
 //! `PATCH /users/{id}` (admin). Errors are RFC 9457 problem details with a stable `code`.
+//! CORS is API Gateway's (the template's `CorsConfiguration`): it answers preflights and
+//! replaces whatever CORS headers a function sets, so this one sets none.
 
 pub mod caller;
-pub mod cors;
 pub mod cursor;
 pub mod problem;
 pub mod view;
@@ -57,29 +58,19 @@ impl Users {
 
     /// Answers one request.
     pub async fn respond(&self, request: &Request) -> Response<Body> {
-        let origin = request
-            .headers()
-            .get(http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
-        let mut response = if request.method() == http::Method::OPTIONS {
-            cors::preflight(&self.services.config.cors_origins, origin)
-        } else {
-            match self.route(request).await {
-                Ok(response) => response,
-                Err(problem) => {
-                    if problem.status >= 500 {
-                        tracing::warn!(
-                            code = problem.code,
-                            status = problem.status,
-                            "request failed"
-                        );
-                    }
-                    problem.response()
+        match self.route(request).await {
+            Ok(response) => response,
+            Err(problem) => {
+                if problem.status >= 500 {
+                    tracing::warn!(
+                        code = problem.code,
+                        status = problem.status,
+                        "request failed"
+                    );
                 }
+                problem.response()
             }
-        };
-        cors::decorate(&mut response, &self.services.config.cors_origins, origin);
-        response
+        }
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, Problem> {

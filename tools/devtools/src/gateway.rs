@@ -27,9 +27,44 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+use crate::cors::Cors;
 use crate::{Function, HarnessError, RuntimeApi};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until one of a function's processes polls for an event; a process that ends first
+/// (a configuration error at start-up) is reported at once with the end of its output.
+async fn ready_or_exited(
+    name: &str,
+    api: &RuntimeApi,
+    started: &mut [(Function, std::path::PathBuf)],
+) -> Result<(), HarnessError> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if api.first_poll().is_some() {
+            return Ok(());
+        }
+        if let Some(error) = api.take_init_error() {
+            return Err(HarnessError::Init(format!("{name}: {error}")));
+        }
+        for (function, log) in started.iter_mut() {
+            if let Some(code) = function.exit_code() {
+                let text = std::fs::read_to_string(log.as_path()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let output = lines[lines.len().saturating_sub(20)..].join("\n");
+                return Err(HarnessError::Exited {
+                    name: name.to_owned(),
+                    code,
+                    output,
+                });
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(HarnessError::Timeout(TIMEOUT));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// One route of the HTTP API, as `tools/template.py routes` prints it.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,6 +88,8 @@ pub struct Routes {
     pub identity_headers: Vec<String>,
     /// How long an answer is cached (`Identity.ReauthorizeEvery`); 0 turns caching off.
     pub ttl_seconds: u64,
+    /// The API's `CorsConfiguration`; `None` when it has none.
+    pub cors: Option<Cors>,
     /// The routes.
     pub routes: Vec<RouteSpec>,
 }
@@ -68,7 +105,7 @@ enum Verdict {
 pub struct Gateway {
     routes: Routes,
     apis: HashMap<String, RuntimeApi>,
-    cors_origins: Vec<String>,
+    cors: Option<Cors>,
     cache: Mutex<HashMap<Vec<String>, (Instant, Verdict)>>,
     authorizer_calls: AtomicUsize,
     _functions: Vec<Function>,
@@ -105,6 +142,7 @@ impl Gateway {
         for name in names {
             let api = RuntimeApi::start().await?;
             let single = vec![Vec::new()];
+            let mut started = Vec::new();
             for (i, extra) in instances.get(&name).unwrap_or(&single).iter().enumerate() {
                 let log = match i {
                     0 => log_dir.join(format!("{name}.log")),
@@ -112,30 +150,29 @@ impl Gateway {
                 };
                 let mut instance_env = env.to_vec();
                 instance_env.extend(extra.iter().cloned());
-                functions.push(Function::spawn(
-                    &bin_dir.join(&name),
-                    &api,
-                    &instance_env,
-                    Some(&log),
-                )?);
+                let function =
+                    Function::spawn(&bin_dir.join(&name), &api, &instance_env, Some(&log))?;
+                started.push((function, log));
             }
-            api.wait_ready(TIMEOUT).await?;
+            ready_or_exited(&name, &api, &mut started).await?;
+            functions.extend(started.into_iter().map(|(function, _)| function));
             apis.insert(name, api);
         }
-        let cors_origins = env
-            .iter()
-            .find(|(k, _)| k == "CORS_ORIGINS")
-            .map(|(_, v)| {
-                v.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        // `CORS_ORIGINS` stands in for the template's `CorsOrigins` parameter.
+        let mut cors = routes.cors.clone();
+        if let (Some(cors), Some((_, origins))) =
+            (cors.as_mut(), env.iter().find(|(k, _)| k == "CORS_ORIGINS"))
+        {
+            cors.allow_origins = origins
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
         Ok(Self {
             routes,
             apis,
-            cors_origins,
+            cors,
             cache: Mutex::new(HashMap::new()),
             authorizer_calls: AtomicUsize::new(0),
             _functions: functions,
@@ -201,7 +238,26 @@ impl Gateway {
         Ok(bound)
     }
 
+    /// Every answer, the gateway's own included, gets the configured CORS headers in place
+    /// of any the function set (see [`crate::cors`]).
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let origin = header("origin");
+        let preflight = req.method() == http::Method::OPTIONS
+            && header("access-control-request-method").is_some();
+        let mut response = self.respond(req).await;
+        if let Some(cors) = &self.cors {
+            cors.apply(response.headers_mut(), origin.as_deref(), preflight);
+        }
+        response
+    }
+
+    async fn respond(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let body = body
             .collect()
@@ -211,13 +267,11 @@ impl Gateway {
         let method = parts.method.as_str().to_owned();
         let path = parts.uri.path().to_owned();
         let query = parts.uri.query().unwrap_or_default().to_owned();
-        let origin = parts
-            .headers
-            .get("origin")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if method == "OPTIONS" {
-            return self.preflight(origin.as_deref());
+        if method == "OPTIONS" && self.cors.is_some() {
+            // No route takes OPTIONS: API Gateway answers the preflight itself.
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            return response;
         }
         let Some((route, params)) = self.route(&method, &path) else {
             return message(StatusCode::NOT_FOUND, "Not Found");
@@ -361,28 +415,6 @@ impl Gateway {
             }
             Some((route, params))
         })
-    }
-
-    /// API Gateway's CORS configuration answers preflights itself.
-    fn preflight(&self, origin: Option<&str>) -> Response<Full<Bytes>> {
-        let mut response = Response::new(Full::new(Bytes::new()));
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        if let Some(origin) = origin.filter(|o| self.cors_origins.iter().any(|c| c == o)) {
-            let headers = response.headers_mut();
-            let mut set = |name: &'static str, value: &str| {
-                if let Ok(value) = value.parse() {
-                    headers.insert(name, value);
-                }
-            };
-            set("access-control-allow-origin", origin);
-            set("access-control-allow-methods", "GET, PATCH, OPTIONS");
-            set(
-                "access-control-allow-headers",
-                "authorization, content-type",
-            );
-            set("access-control-max-age", "600");
-        }
-        response
     }
 }
 

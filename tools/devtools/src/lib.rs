@@ -1,6 +1,7 @@
 //! Development tools for this workspace: a Lambda runtime API emulator that runs the real
 //! function binaries on loopback, and what is built on it (benchmarks, event checks).
 
+pub mod cors;
 pub mod events;
 pub mod fuzz;
 pub mod gateway;

@@ -31,6 +31,16 @@ pub enum HarnessError {
     /// The function reported an init error.
     #[error("init error: {0}")]
     Init(String),
+    /// The process ended before it asked for its first event (a start-up error).
+    #[error("{name} exited during start-up (exit code {code}):\n{output}")]
+    Exited {
+        /// The binary.
+        name: String,
+        /// Its exit code (-1 when a signal ended it).
+        code: i32,
+        /// The end of what it printed.
+        output: String,
+    },
     /// Spawning or talking to the process failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -137,6 +147,11 @@ impl RuntimeApi {
             // Latency is stamped when the answer arrives, so this polling adds nothing to it.
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
+    }
+
+    /// The init error the function reported, if any (taken: reported once).
+    pub fn take_init_error(&self) -> Option<String> {
+        self.inner.lock().init_error.take()
     }
 
     /// Waits until the function polls for its first event.
@@ -257,7 +272,28 @@ impl Function {
         env: &[(String, String)],
         log: Option<&Path>,
     ) -> Result<Self, HarnessError> {
+        Self::start(tokio::process::Command::new(binary), api, env, log)
+    }
+
+    /// [`Function::spawn`] with nothing inherited from this process's environment: only
+    /// what the Lambda runtime sets and `env`, as in a `sam local` container.
+    pub fn spawn_isolated(
+        binary: &Path,
+        api: &RuntimeApi,
+        env: &[(String, String)],
+        log: Option<&Path>,
+    ) -> Result<Self, HarnessError> {
         let mut command = tokio::process::Command::new(binary);
+        command.env_clear();
+        Self::start(command, api, env, log)
+    }
+
+    fn start(
+        mut command: tokio::process::Command,
+        api: &RuntimeApi,
+        env: &[(String, String)],
+        log: Option<&Path>,
+    ) -> Result<Self, HarnessError> {
         command
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", "local")
@@ -290,6 +326,14 @@ impl Function {
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Its exit code if it has ended, without waiting.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.code().unwrap_or(-1)),
+            _ => None,
+        }
     }
 
     /// Waits for the process to exit by itself; its exit code, or `None` on timeout.

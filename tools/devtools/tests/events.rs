@@ -67,18 +67,101 @@ async fn every_event_produces_its_outcome_through_the_binaries() {
             DEV_PUBLISHABLE_KEY.to_owned(),
         ),
         ("USERS_TABLE".to_owned(), store.table().to_owned()),
-        (
-            "CORS_ORIGINS".to_owned(),
-            "http://localhost:5173".to_owned(),
-        ),
     ];
-    let mut functions = Vec::new();
+    let functions = ["authorizer", "webhook", "users"].map(|name| (name, env.clone(), false));
+    run_every_sample(&functions, &store).await;
+}
+
+/// The `sam local invoke` recipe without Docker: each binary gets exactly what a container
+/// gets, nothing inherited. That is the Lambda runtime's variables, the credentials SAM
+/// forwards (any, for moto), the region, and `events/env.json`'s variables for the
+/// function. Two of those are mapped for this machine: the recipe's
+/// `host.docker.internal:4566` becomes the local stack's loopback endpoint, and
+/// `USERS_TABLE` becomes a fresh table with the same definition, so the samples start from
+/// an empty table as the recipe's fresh stack does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_json_is_all_a_sam_local_invoke_needs() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("run through the local stack");
+    let store = shared::testing::fresh_store().await;
+    let text = std::fs::read_to_string(workspace().join("events/env.json")).unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    let functions = [
+        ("authorizer", "AuthorizerFunction"),
+        ("webhook", "WebhookFunction"),
+        ("users", "UsersFunction"),
+    ]
+    .map(|(binary, logical_id)| {
+        let mut env = vec![
+            ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+            ("AWS_DEFAULT_REGION".to_owned(), "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "local".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "local".to_owned()),
+        ];
+        let sections = [&file["Parameters"], &file[logical_id]];
+        for (name, value) in sections.iter().filter_map(|s| s.as_object()).flatten() {
+            let value = value.as_str().unwrap().to_owned();
+            let value = match name.as_str() {
+                "LOCAL_AWS_ENDPOINT_URL" => {
+                    assert_eq!(value, "http://host.docker.internal:4566", "the recipe's");
+                    endpoint.clone()
+                }
+                "USERS_TABLE" => store.table().to_owned(),
+                _ => value,
+            };
+            env.retain(|(k, _)| k != name);
+            env.push((name.clone(), value));
+        }
+        (binary, env, true)
+    });
+    let declared = template_variables();
+    for (binary, env, _) in &functions {
+        for (name, _) in env.iter().filter(|(k, _)| !k.starts_with("AWS_")) {
+            assert!(
+                declared.contains(name),
+                "{binary}: SAM passes only variables the template declares; {name} is not"
+            );
+        }
+    }
+    run_every_sample(&functions, &store).await;
+}
+
+/// The variables `template.yaml` declares for the functions (SAM passes no others).
+fn template_variables() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
+    let globals = text
+        .split("Environment:\n      Variables:\n")
+        .nth(1)
+        .expect("Globals.Function.Environment.Variables in template.yaml");
+    globals
+        .lines()
+        .take_while(|l| {
+            l.starts_with("        ") || l.trim().is_empty() || l.trim().starts_with('#')
+        })
+        .filter_map(|l| {
+            let l = l.trim();
+            (!l.starts_with('#')).then(|| l.split_once(':').map(|(k, _)| k.to_owned()))?
+        })
+        .collect()
+}
+
+/// A function to start: binary, environment, isolated from this process's environment.
+type Launch = (&'static str, Vec<(String, String)>, bool);
+
+/// Starts each function (name, environment, isolated from this process's environment),
+/// runs every sample through its function in order, and checks each outcome.
+async fn run_every_sample(functions: &[Launch], store: &shared::UserStore) {
+    let mut running = Vec::new();
     let mut apis = std::collections::HashMap::new();
-    for name in ["authorizer", "webhook", "users"] {
+    for (name, env, isolated) in functions {
         let api = RuntimeApi::start().await.unwrap();
-        functions.push(Function::spawn(&binary(name), &api, &env, None).unwrap());
+        let function = if *isolated {
+            Function::spawn_isolated(&binary(name), &api, env, None)
+        } else {
+            Function::spawn(&binary(name), &api, env, None)
+        };
+        running.push(function.unwrap());
         api.wait_ready(TIMEOUT).await.unwrap();
-        apis.insert(name, api);
+        apis.insert(*name, api);
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -127,7 +210,7 @@ async fn every_event_produces_its_outcome_through_the_binaries() {
         .unwrap()
         .unwrap();
     assert!(!member.is_active, "the last event deleted the member");
-    for function in functions {
+    for function in running {
         function.stop().await;
     }
 }

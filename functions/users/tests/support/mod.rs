@@ -18,7 +18,6 @@ use shared::{ClerkSecrets, Config, SecretsProvider, Services, UserStore, testing
 use users::Users;
 
 pub const NOW: i64 = 1_795_701_600;
-pub const ORIGIN: &str = "http://localhost:5173";
 const V2: &str = include_str!("../data/apigw_v2_request.json");
 const REST: &str = include_str!("../data/apigw_rest_request.json");
 const SPEC: &str = include_str!("../../openapi.json");
@@ -44,7 +43,6 @@ pub async fn with_store(store: UserStore, vars: &[(&str, &str)]) -> Fixture {
     all.extend([
         ("USERS_TABLE".to_owned(), store.table().to_owned()),
         ("CLERK_API_URL".to_owned(), clerk.url()),
-        ("CORS_ORIGINS".to_owned(), ORIGIN.to_owned()),
     ]);
     let config =
         Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))

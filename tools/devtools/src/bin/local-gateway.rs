@@ -1,7 +1,10 @@
 //! `make dev`: the local gateway on a fixed port, left running for a front end.
 //!
-//! With real Clerk keys in `.env` (see `.env.example`) it verifies real Clerk tokens; without
-//! them it trusts the development key only, and prints how to mint a token.
+//! With `CLERK_PUBLISHABLE_KEY` in `.env` (see `.env.example`) every value in `.env` is used
+//! and real Clerk tokens are verified; without it the development key and webhook secret of
+//! the local stack are, and the banner shows how to make a user and a token. A function that
+//! cannot start ends this at once with its error; Ctrl-C or SIGTERM (`make stop`) stop the
+//! functions too.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -35,7 +38,8 @@ async fn main() -> ExitCode {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
-    let from_file = std::fs::read_to_string(root.join(".env"))
+    let env_file = std::env::var("DEV_ENV_FILE").map_or_else(|_| root.join(".env"), Into::into);
+    let from_file = std::fs::read_to_string(env_file)
         .map(|t| dotenv(&t))
         .unwrap_or_default();
     let real_clerk = from_file.iter().any(|(k, _)| k == "CLERK_PUBLISHABLE_KEY");
@@ -73,7 +77,11 @@ async fn main() -> ExitCode {
     {
         Ok(gateway) => Arc::new(gateway),
         Err(error) => {
-            eprintln!("starting the functions: {error} (logs in .local/logs/)");
+            eprintln!("a function could not start: {error}");
+            eprintln!("(full logs in .local/logs/)");
+            if real_clerk {
+                eprintln!("the values come from .env: check them against .env.example");
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -90,12 +98,34 @@ async fn main() -> ExitCode {
     println!("API on http://{addr}   (function logs: .local/logs/, Ctrl-C stops)");
     println!("  webhook: POST http://{addr}/auth/clerk/webhook");
     if real_clerk {
-        println!("  verifying real Clerk session tokens (keys from .env)");
+        println!(
+            "  .env: your Clerk instance's keys and secrets; real session tokens are verified"
+        );
+        println!("  and the development key is not trusted. Users arrive through Clerk's webhook");
+        println!("  (e.g. an ngrok tunnel to the URL above) or the lazy sync of your own sign-in.");
     } else {
-        println!("  no .env: trusting the development key only. A token for a user:");
-        println!("    TOKEN=$(cargo run -q -p devtools --bin mint-token -- user_123)");
+        println!("  no CLERK_PUBLISHABLE_KEY in .env: the development key and webhook secret.");
+        println!("  A user (through the webhook) and a token for it, in another terminal:");
+        println!("    make dev-user ID=user_123          (ADMIN=1, UNAPPROVED=1, INACTIVE=1)");
         println!("    curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/me");
+        println!("  with TOKEN set to the TOKEN=… line it prints.");
     }
-    std::future::pending::<()>().await;
+    stopped().await;
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM: returning drops the gateway, which stops every function process.
+async fn stopped() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
