@@ -27,8 +27,8 @@ dev-user: ## a user in the running `make dev`, through its webhook, and a token:
 		$(if $(EMAIL),--email $(EMAIL))
 
 stop: ## stop everything `make dev` started (the gateway, its functions, the local stack and its data)
-	-pkill -TERM -f "$(CURDIR)/target/debug/local-gateway" || true
 	infra/local-stack.sh down
+	-pkill -TERM -x local-gateway || true
 
 events: ## re-sign events/ (development tokens expire in 1 h, webhook signatures in 5 min)
 	cargo run -q -p devtools --bin sign-events

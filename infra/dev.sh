@@ -18,7 +18,11 @@ trap 'true' INT
 status=0
 "$root/target/debug/local-gateway" || status=$?
 if [ "$status" -eq 130 ] || [ "$status" -eq 0 ]; then
-  echo "local gateway stopped; the local stack keeps running with its data (make stop stops it)" >&2
+  if "$root/infra/local-stack.sh" status; then
+    echo "local gateway stopped; the local stack keeps running with its data (make stop stops it)" >&2
+  else
+    echo "local gateway stopped" >&2
+  fi
   exit 0
 fi
 if $started; then
