@@ -28,7 +28,7 @@ dev-user: ## a user in the running `make dev`, through its webhook, and a token:
 
 stop: ## stop everything `make dev` started (the gateway, its functions, the local stack and its data)
 	infra/local-stack.sh down
-	-pkill -TERM -x local-gateway || true
+	-@test -f .local/gateway.pid && kill -TERM "$$(cat .local/gateway.pid)" 2>/dev/null; rm -f .local/gateway.pid
 
 events: ## re-sign events/ (development tokens expire in 1 h, webhook signatures in 5 min)
 	cargo run -q -p devtools --bin sign-events

@@ -282,6 +282,19 @@ async fn every_rule_has_its_reason_code() {
             Err(Rejection::IssuerInvalid),
         ),
         (
+            // jsonwebtoken alone accepts an array holding the issuer.
+            "issuer in an array",
+            signed(
+                header(),
+                with(
+                    claims(),
+                    "iss",
+                    json!(["https://clerk.example.com", "https://evil.example.com"]),
+                ),
+            ),
+            Err(Rejection::IssuerInvalid),
+        ),
+        (
             "sub empty",
             signed(header(), with(claims(), "sub", json!(""))),
             Err(Rejection::SubjectInvalid),

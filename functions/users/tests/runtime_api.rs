@@ -34,7 +34,10 @@ async fn the_binary_answers_me_with_problem_details_and_the_dev_user() {
         "application/problem+json"
     );
     // CORS is API Gateway's: the function sets none.
-    assert_eq!(answer.body["headers"].get("access-control-allow-origin"), None);
+    assert_eq!(
+        answer.body["headers"].get("access-control-allow-origin"),
+        None
+    );
     let problem: Value = serde_json::from_str(answer.body["body"].as_str().unwrap()).unwrap();
     assert_eq!(problem["code"], "unauthenticated");
     function.stop().await;

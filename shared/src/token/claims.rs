@@ -151,8 +151,7 @@ impl Claims {
     }
 
     /// Applies the rules at `now` (Unix seconds). The order fixes which code a token with
-    /// several faults gets: time first, then for whom, then the session. `iss` was checked
-    /// by jsonwebtoken with the signature ([`super::validation`]).
+    /// several faults gets: time first, then who issued it and for whom, then the session.
     pub(crate) fn check(&self, rules: &Rules, now: i64) -> Result<(), Rejection> {
         let skew = rules.clock_skew_seconds;
         if self.exp <= now.saturating_sub(skew) {
@@ -168,6 +167,11 @@ impl Claims {
         let issued = self.iat.unwrap_or(now);
         if self.exp.saturating_sub(issued) > rules.max_lifetime_seconds {
             return Err(Rejection::TokenLifetimeTooLong);
+        }
+        // jsonwebtoken checked `iss` too, but it lets an array pass when one element matches:
+        // only the exact string is this instance's.
+        if self.iss != rules.issuer {
+            return Err(Rejection::IssuerInvalid);
         }
         if !rules.authorized_parties.is_empty() {
             let listed = self.azp.as_deref().is_some_and(|azp| {

@@ -40,7 +40,7 @@ impl Cors {
             .iter()
             .find_map(|allowed| match allowed.as_str() {
                 "*" => Some("*".to_owned()),
-                pattern if pattern.ends_with("://*") => origin
+                pattern @ ("https://*" | "http://*") => origin
                     .strip_prefix(pattern.trim_end_matches('*'))
                     .filter(|host| !host.is_empty())
                     .map(|_| origin.to_owned()),

@@ -49,6 +49,15 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             other => return Err(format!("unexpected argument {other}")),
         }
     }
+    // It signs with .env's real webhook secret when there is one: never send that to
+    // anything but the local API.
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+    if !loopback.iter().any(|prefix| args.api.starts_with(prefix)) {
+        return Err(format!(
+            "--api must be the local API (http://127.0.0.1:PORT), not {}",
+            args.api
+        ));
+    }
     if !shared::clerk::is_user_id(&args.id) {
         return Err("a Clerk user id is needed, e.g. user_123 (letters, digits, _ and -)".into());
     }

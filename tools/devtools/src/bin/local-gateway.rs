@@ -110,7 +110,11 @@ async fn main() -> ExitCode {
         println!("    curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/me");
         println!("  with TOKEN set to the TOKEN=… line it prints.");
     }
+    // `make stop` ends this process (and so its functions) by this file.
+    let pid_file = root.join(".local/gateway.pid");
+    let _ = std::fs::write(&pid_file, std::process::id().to_string());
     stopped().await;
+    let _ = std::fs::remove_file(&pid_file);
     ExitCode::SUCCESS
 }
 
