@@ -1,5 +1,6 @@
 //! Prints a development session token (signed with the committed development key, valid
-//! 1 h) for a Clerk user id: `cargo run -q -p devtools --bin mint-token -- user_123`.
+//! 1 h) for a Clerk user id: `target/debug/mint-token user_123` (built by `make dev`). For a
+//! user that exists too, `make dev-user` makes one through the webhook and prints its token.
 //! Only the local configuration (`make dev`, `make demo`, events/) trusts this key.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
