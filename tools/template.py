@@ -88,6 +88,11 @@ def routes() -> int:
         "identity_headers": identity.get("Headers", []),
         "ttl_seconds": int(identity["ReauthorizeEvery"]),
         "cors": cors(api["Properties"].get("CorsConfiguration"), template()["Parameters"]),
+        # What SAM passes a function: only the variables the template declares.
+        "environment": sorted(
+            template().get("Globals", {}).get("Function", {})
+            .get("Environment", {}).get("Variables", {})
+        ),
         "routes": out,
     }, indent=2))
     return 0

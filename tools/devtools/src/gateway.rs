@@ -10,7 +10,6 @@
 //! deployed: one caller riding another's cached answer.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +21,6 @@ use base64::engine::general_purpose::STANDARD;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
@@ -90,6 +88,9 @@ pub struct Routes {
     pub ttl_seconds: u64,
     /// The API's `CorsConfiguration`; `None` when it has none.
     pub cors: Option<Cors>,
+    /// The environment variables the template declares for every function.
+    #[serde(default)]
+    pub environment: Vec<String>,
     /// The routes.
     pub routes: Vec<RouteSpec>,
 }
@@ -221,19 +222,9 @@ impl Gateway {
     pub async fn serve(self: Arc<Self>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let gateway = Arc::clone(&self);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let gateway = Arc::clone(&gateway);
-                        async move { Ok::<_, Infallible>(gateway.handle(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        crate::serve::serve(listener, move |req| {
+            let gateway = Arc::clone(&self);
+            async move { gateway.handle(req).await }
         });
         Ok(bound)
     }

@@ -7,6 +7,7 @@ pub mod fuzz;
 pub mod gateway;
 pub mod runtime_api;
 pub mod serial_proxy;
+mod serve;
 
 pub use runtime_api::{Function, HarnessError, Outcome, RuntimeApi};
 
@@ -14,6 +15,26 @@ pub use runtime_api::{Function, HarnessError, Outcome, RuntimeApi};
 pub fn median<T: Ord + Copy + Default>(values: &mut [T]) -> T {
     values.sort_unstable();
     values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// The `KEY=VALUE` lines of a dotenv file `make dev` reads (`DEV_ENV_FILE`, else `.env`
+/// at the workspace root): `#` comments, blank lines and empty values skipped, quotes
+/// around values removed. None when there is no such file.
+pub fn dotenv() -> Vec<(String, String)> {
+    let path = std::env::var("DEV_ENV_FILE").map_or_else(|_| workspace().join(".env"), Into::into);
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_owned(),
+                v.trim().trim_matches('"').trim_matches('\'').to_owned(),
+            )
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
 }
 
 /// The workspace root (this crate lives in `tools/devtools`).

@@ -5,7 +5,6 @@
 //! invocation/{id}/response`, `POST invocation/{id}/error`, `POST init/error`.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -15,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -95,18 +93,7 @@ impl RuntimeApi {
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner::default());
         let shared = Arc::clone(&inner);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let inner = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |req| route(Arc::clone(&inner), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        crate::serve::serve(listener, move |req| route(Arc::clone(&shared), req));
         Ok(Self { addr, inner })
     }
 
@@ -172,17 +159,14 @@ impl RuntimeApi {
     }
 }
 
-async fn route(
-    inner: Arc<Inner>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn route(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Ok(reply(StatusCode::NOT_FOUND, Bytes::new()));
+        return reply(StatusCode::NOT_FOUND, Bytes::new());
     };
     if method == Method::GET && rest == "/invocation/next" {
-        return Ok(next(&inner).await);
+        return next(&inner).await;
     }
     let body = req
         .into_body()
@@ -194,17 +178,17 @@ async fn route(
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if rest == "/init/error" {
         inner.lock().init_error = Some(json.to_string());
-        return Ok(reply(StatusCode::ACCEPTED, Bytes::new()));
+        return reply(StatusCode::ACCEPTED, Bytes::new());
     }
     let Some((id, kind)) = rest
         .strip_prefix("/invocation/")
         .and_then(|r| r.split_once('/'))
     else {
-        return Ok(reply(StatusCode::NOT_FOUND, Bytes::new()));
+        return reply(StatusCode::NOT_FOUND, Bytes::new());
     };
     let mut state = inner.lock();
     let Some(dispatched) = state.dispatched.remove(id) else {
-        return Ok(reply(StatusCode::BAD_REQUEST, Bytes::new()));
+        return reply(StatusCode::BAD_REQUEST, Bytes::new());
     };
     let outcome = Outcome {
         ok: kind == "response",
@@ -212,7 +196,7 @@ async fn route(
         latency: arrived - dispatched,
     };
     state.outcomes.insert(id.to_owned(), outcome);
-    Ok(reply(StatusCode::ACCEPTED, Bytes::new()))
+    reply(StatusCode::ACCEPTED, Bytes::new())
 }
 
 async fn next(inner: &Inner) -> Response<Full<Bytes>> {

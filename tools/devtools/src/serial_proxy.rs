@@ -10,7 +10,6 @@
 //! this process sends that request, hold its next one" ([`SerialProxy::hold_after`]), run
 //! other deliveries meanwhile, then [`Hold::release`] it: an interleaving reproduced on demand.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +18,6 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -78,19 +76,9 @@ impl SerialProxy {
             let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
             addrs.push(listener.local_addr()?);
             let inner = Arc::clone(&inner);
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let inner = Arc::clone(&inner);
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let inner = Arc::clone(&inner);
-                            async move { Ok::<_, Infallible>(inner.handle(client, req).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
+            crate::serve::serve(listener, move |req| {
+                let inner = Arc::clone(&inner);
+                async move { inner.handle(client, req).await }
             });
         }
         Ok(Self { inner, addrs })

@@ -319,10 +319,16 @@ fn deleted_body(id: &str, stamp: i64) -> Value {
     })
 }
 
-/// Stores `body` through the gateway's webhook, one at a time; asserts `code`.
-async fn setup(cluster: &Cluster, id: &str, body: &Value, code: &str) {
-    let (status, answer) = cluster.api.webhook(id, body).await;
-    assert_eq!((status, answer["code"].as_str()), (200, Some(code)), "{id}");
+/// Creates `id` at Clerk stamp 1000 through the gateway's webhook, before any race.
+async fn create(cluster: &Cluster, id: &str, email: Option<&str>) {
+    let body = user_body("user.created", id, email, 1_000);
+    let message = format!("msg_{}1", id.trim_start_matches("user_"));
+    let (status, answer) = cluster.api.webhook(&message, &body).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (200, Some("created")),
+        "{id}"
+    );
 }
 
 /// How the user who gains the email arrives while another delivery races it.
@@ -378,21 +384,9 @@ fn gaining_clients(via: Via) -> &'static [usize] {
 /// must still get e.
 async fn lost_email(via: Via) {
     let c = Cluster::start().await;
-    setup(
-        &c,
-        "msg_h1",
-        &user_body("user.created", "user_h", Some("e@example.com"), 1_000),
-        "created",
-    )
-    .await;
+    create(&c, "user_h", Some("e@example.com")).await;
     if matches!(via, Via::Webhook) {
-        setup(
-            &c,
-            "msg_x1",
-            &user_body("user.created", "user_x", None, 1_000),
-            "created",
-        )
-        .await;
+        create(&c, "user_x", None).await;
     }
     // Clerk's order: H gives e up (2000), X takes it (3000), H moves again (4000).
     let h_gives_up = user_body("user.updated", "user_h", Some("g@example.com"), 2_000);
@@ -423,21 +417,9 @@ async fn lost_email(via: Via) {
 /// than X's event: freeing e must not take H's new address.
 async fn holder_stripped(via: Via) {
     let c = Cluster::start().await;
-    setup(
-        &c,
-        "msg_h1",
-        &user_body("user.created", "user_h", Some("e@example.com"), 1_000),
-        "created",
-    )
-    .await;
+    create(&c, "user_h", Some("e@example.com")).await;
     if matches!(via, Via::Webhook) {
-        setup(
-            &c,
-            "msg_x1",
-            &user_body("user.created", "user_x", None, 1_000),
-            "created",
-        )
-        .await;
+        create(&c, "user_x", None).await;
     }
     // Clerk's order: H moves from e to f (2000), X takes e (3000).
     let h_moves = user_body("user.updated", "user_h", Some("f@example.com"), 2_000);
@@ -463,28 +445,10 @@ async fn holder_stripped(via: Via) {
 /// Z takes it before X retries; X must settle again (Z is older), never answer 5xx.
 async fn taken_again(via: Via) {
     let c = Cluster::start().await;
-    setup(
-        &c,
-        "msg_h1",
-        &user_body("user.created", "user_h", Some("e@example.com"), 1_000),
-        "created",
-    )
-    .await;
-    setup(
-        &c,
-        "msg_z1",
-        &user_body("user.created", "user_z", None, 1_000),
-        "created",
-    )
-    .await;
+    create(&c, "user_h", Some("e@example.com")).await;
+    create(&c, "user_z", None).await;
     if matches!(via, Via::Webhook) {
-        setup(
-            &c,
-            "msg_x1",
-            &user_body("user.created", "user_x", None, 1_000),
-            "created",
-        )
-        .await;
+        create(&c, "user_x", None).await;
     }
     // Clerk's order: H e→f (2000), Z takes e (3000), Z e→z (4000), X takes e (5000).
     let h_moves = user_body("user.updated", "user_h", Some("f@example.com"), 2_000);
@@ -553,13 +517,7 @@ async fn lazy_sync_settles_an_email_taken_again_mid_hand_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_patch_racing_a_profile_update_keeps_both() {
     let c = Cluster::start().await;
-    setup(
-        &c,
-        "msg_x1",
-        &user_body("user.created", "user_x", Some("x@example.com"), 1_000),
-        "created",
-    )
-    .await;
+    create(&c, "user_x", Some("x@example.com")).await;
     let hold = c.proxy.hold_after(&[0], "GetItem", "user#user_x");
     let update = user_body("user.updated", "user_x", Some("x@example.com"), 2_000);
     let delivery = c.deliver(0, "msg_x2", &update);
@@ -590,20 +548,8 @@ async fn an_admin_patch_racing_a_profile_update_keeps_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_patch_racing_a_hand_over_keeps_both() {
     let c = Cluster::start().await;
-    setup(
-        &c,
-        "msg_h1",
-        &user_body("user.created", "user_h", Some("e@example.com"), 1_000),
-        "created",
-    )
-    .await;
-    setup(
-        &c,
-        "msg_x1",
-        &user_body("user.created", "user_x", None, 1_000),
-        "created",
-    )
-    .await;
+    create(&c, "user_h", Some("e@example.com")).await;
+    create(&c, "user_x", None).await;
     // X's event loads H, then pauses before freeing e.
     let hold = c.proxy.hold_after(&[0], "GetItem", "user#user_h");
     let x_takes = user_body("user.updated", "user_x", Some("e@example.com"), 3_000);

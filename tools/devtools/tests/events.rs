@@ -113,7 +113,7 @@ async fn env_json_is_all_a_sam_local_invoke_needs() {
         }
         (binary, env, true)
     });
-    let declared = template_variables();
+    let declared = devtools::template_routes().unwrap().environment;
     for (binary, env, _) in &functions {
         for (name, _) in env.iter().filter(|(k, _)| !k.starts_with("AWS_")) {
             assert!(
@@ -123,25 +123,6 @@ async fn env_json_is_all_a_sam_local_invoke_needs() {
         }
     }
     run_every_sample(&functions, &store).await;
-}
-
-/// The variables `template.yaml` declares for the functions (SAM passes no others).
-fn template_variables() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(workspace().join("template.yaml")).unwrap();
-    let globals = text
-        .split("Environment:\n      Variables:\n")
-        .nth(1)
-        .expect("Globals.Function.Environment.Variables in template.yaml");
-    globals
-        .lines()
-        .take_while(|l| {
-            l.starts_with("        ") || l.trim().is_empty() || l.trim().starts_with('#')
-        })
-        .filter_map(|l| {
-            let l = l.trim();
-            (!l.starts_with('#')).then(|| l.split_once(':').map(|(k, _)| k.to_owned()))?
-        })
-        .collect()
 }
 
 /// A function to start: binary, environment, isolated from this process's environment.

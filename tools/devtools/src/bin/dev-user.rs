@@ -64,16 +64,11 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(args)
 }
 
-/// `.env`'s value of `name`, if `make dev` reads one (`DEV_ENV_FILE` names another file).
+/// `.env`'s value of `name`, if `make dev` reads one.
 fn dotenv(name: &str) -> Option<String> {
-    let path = std::env::var("DEV_ENV_FILE")
-        .map_or_else(|_| devtools::workspace().join(".env"), Into::into);
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find_map(|line| {
-        let (key, value) = line.trim().split_once('=')?;
-        let value = value.trim().trim_matches('"').trim_matches('\'');
-        (key.trim() == name && !value.is_empty()).then(|| value.to_owned())
-    })
+    devtools::dotenv()
+        .into_iter()
+        .find_map(|(key, value)| (key == name).then_some(value))
 }
 
 #[tokio::main]

@@ -15,22 +15,6 @@ use std::sync::Arc;
 use devtools::events::DEV_PUBLISHABLE_KEY;
 use devtools::gateway::Gateway;
 
-/// `KEY=VALUE` lines; `#` comments and blank lines skipped, quotes around values removed.
-fn dotenv(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            (
-                k.trim().to_owned(),
-                v.trim().trim_matches('"').trim_matches('\'').to_owned(),
-            )
-        })
-        .filter(|(_, v)| !v.is_empty())
-        .collect()
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let root = devtools::workspace();
@@ -38,10 +22,7 @@ async fn main() -> ExitCode {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
-    let env_file = std::env::var("DEV_ENV_FILE").map_or_else(|_| root.join(".env"), Into::into);
-    let from_file = std::fs::read_to_string(env_file)
-        .map(|t| dotenv(&t))
-        .unwrap_or_default();
+    let from_file = devtools::dotenv();
     let real_clerk = from_file.iter().any(|(k, _)| k == "CLERK_PUBLISHABLE_KEY");
     let mut env = vec![
         ("STAGE".to_owned(), "dev".to_owned()),
