@@ -3,9 +3,12 @@
 //! Rows, all over the same RSA-2048 key and the same Clerk-shaped token:
 //! - `rsa_verify_floor`: aws-lc-rs `ParsedPublicKey::verify_sig` of the signing input (the
 //!   floor: no verifier can be cheaper than its signature check);
+//! - `jsonwebtoken_signature`: the signature check alone, through jsonwebtoken's provider hook
+//!   (`jsonwebtoken::crypto::verify`) with a key `keys` parsed: base64url, lookup, RSA;
 //! - `verifier_jwks_warm`: `Verifier::verify`, keys from a JWKS already in the cache;
 //! - `verifier_pem`: `Verifier::verify`, key from `CLERK_JWT_KEY`;
-//! - `jsonwebtoken_decode`: jsonwebtoken 11 (aws-lc-rs backend) for comparison.
+//! - `jsonwebtoken_decode`: plain jsonwebtoken 11 `decode` on its own aws-lc-rs provider, with a
+//!   cached `DecodingKey`, for comparison.
 //!
 //! `tools/bench-report.py` turns the results into the ratios in BENCHMARKS.md.
 
@@ -23,7 +26,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::clock::{Clock, SystemClock};
-use shared::keys::{CachePolicy, JwksCache, KeySource, http_client};
+use shared::keys::{CachePolicy, JwksCache, KeySource, RsaKey, http_client};
 use shared::testing::{FakeClerk, TestKey, session_claims};
 use shared::token::{Keys, Rules};
 use shared::{Secret, Verifier};
@@ -92,6 +95,7 @@ fn bench(c: &mut Criterion) {
         verifier.verify(&token).await.expect("warm-up verify");
         verifier
     });
+    let pem_key = RsaKey::from_pem(&key.public_pem()).unwrap();
     let pem_keys = Keys::from_source(
         KeySource::Pem(Secret::new(key.public_pem())),
         http_client().unwrap(),
@@ -101,11 +105,10 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let pem_verifier = Verifier::new(pem_keys, rules(), Arc::clone(&clock));
 
-    let jwt_key = jsonwebtoken::DecodingKey::from_rsa_components(
-        jwk["n"].as_str().unwrap(),
-        jwk["e"].as_str().unwrap(),
-    )
-    .unwrap();
+    // The same key read from its PEM: held as DER, not as the components `keys` registered,
+    // so jsonwebtoken's own provider verifies with it and parses the key on every call, as
+    // plain `decode` with a cached `DecodingKey` does.
+    let jwt_key = jsonwebtoken::DecodingKey::from_rsa_pem(key.public_pem().as_bytes()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_issuer(&[ISSUER]);
     validation.leeway = 5;
@@ -116,6 +119,17 @@ fn bench(c: &mut Criterion) {
             parsed
                 .verify_sig(black_box(signing_input.as_bytes()), black_box(&signature))
                 .unwrap()
+        })
+    });
+    group.bench_function("jsonwebtoken_signature", |b| {
+        b.iter(|| {
+            let ok = jsonwebtoken::crypto::verify(
+                black_box(signature_b64),
+                black_box(signing_input.as_bytes()),
+                pem_key.decoding_key(),
+                jsonwebtoken::Algorithm::RS256,
+            );
+            assert!(ok.unwrap());
         })
     });
     group.bench_function("verifier_jwks_warm", |b| {

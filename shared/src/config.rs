@@ -316,6 +316,14 @@ fn parse_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
             "expected a URL with a host and no credentials",
         ));
     }
+    // The URL parser is built without Unicode tables (see Cargo.toml): refused here, at cold
+    // start, rather than on every request.
+    if !host_port.is_ascii() {
+        return Err(malformed(
+            var,
+            "the host must be ASCII (write an international name in its xn-- form)",
+        ));
+    }
     let host = match host_port.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => host_port.split(':').next().unwrap_or_default(),
@@ -475,6 +483,7 @@ mod tests {
             ("CLERK_JWKS_URL", "ftp://keys.example.com/jwks"),
             ("CLERK_API_URL", "api.clerk.com"),
             ("CLERK_API_URL", "https://user:pw@api.clerk.com"),
+            ("CLERK_API_URL", "https://bücher.example/api"),
             ("CLERK_ISSUER", "https://"),
         ];
         for (var, value) in cases {

@@ -436,6 +436,8 @@ async fn no_keys_at_all_is_jwks_unavailable() {
 #[tokio::test]
 async fn tokens_from_an_independent_implementation_verify() {
     // jsonwebtoken signs; we verify: the two agree on what an RS256 JWT is.
+    // Signing first would fix jsonwebtoken's own provider as the process default.
+    shared::keys::install_crypto_provider();
     let (verifier, _) = verifier_with(rules()).await;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some(key().kid.clone());

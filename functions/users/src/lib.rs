@@ -8,6 +8,7 @@
 
 pub mod caller;
 pub mod cursor;
+pub mod event;
 pub mod problem;
 pub mod view;
 

@@ -4,27 +4,29 @@
 //! `CLERK_JWKS_URL`; the Backend API `{CLERK_API_URL}/v1/jwks` with the secret key; else
 //! the public Frontend API `https://<fapi>/.well-known/jwks.json`.
 //!
-//! JWKs are read with `jsonwebtoken::jwk`, PEMs with jsonwebtoken's PEM reader. Only RSA keys
-//! meant for RS256 signatures with a modulus of 2048 to 8192 bits are kept; each becomes a
-//! jsonwebtoken `DecodingKey` once per fetch, so a token's verification decodes no key.
+//! JWKs are read with `jsonwebtoken::jwk`, PEM keys (PKCS#1 or SPKI) with aws-lc. Only RSA
+//! keys meant for RS256 signatures with a modulus of 2048 to 8192 bits are kept; each is
+//! parsed once per fetch (see `provider`), so a token's verification parses no key.
 
 mod cache;
-mod der;
 mod fetch;
+mod provider;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_lc_rs::rsa::PublicKeyComponents;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{DecodingKey, DecodingKeyKind};
 use serde::Deserialize;
 
 pub use cache::{CachePolicy, JwksCache, Miss};
 pub use fetch::{
     CONNECT_TIMEOUT, FetchError, MAX_JWKS_BYTES, TOTAL_TIMEOUT, http_client, read_capped,
 };
+pub use provider::install_crypto_provider;
 
 use crate::config::{Config, ConfigError};
 use crate::secret::Secret;
@@ -57,6 +59,8 @@ pub enum KeyError {
 pub struct RsaKey {
     kid: Option<String>,
     key: DecodingKey,
+    /// aws-lc's parsed form, which verifications use while this key holds it.
+    _parsed: Arc<aws_lc_rs::signature::ParsedPublicKey>,
 }
 
 impl RsaKey {
@@ -82,9 +86,11 @@ impl RsaKey {
         if !exponent_ok {
             return Err("exponent not usable");
         }
+        let parsed = provider::parse_rs256(n, e).ok_or("not an RSA key aws-lc can build")?;
         Ok(Self {
             kid,
             key: DecodingKey::from_rsa_raw_components(n, e),
+            _parsed: parsed,
         })
     }
 
@@ -100,17 +106,15 @@ impl RsaKey {
         if !begins {
             return Err(KeyError::InvalidPem("no BEGIN PUBLIC KEY line"));
         }
-        if STANDARD.decode(body).is_err() {
-            return Err(KeyError::InvalidPem("body is not base64"));
-        }
-        let not_rsa = KeyError::InvalidPem("not an RSA public key");
-        let pem_key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| not_rsa.clone())?;
-        // jsonwebtoken hands the key over as PKCS#1 DER, whichever PEM form it came in.
-        let DecodingKeyKind::SecretOrDer(der) = pem_key.kind() else {
-            return Err(not_rsa);
-        };
-        let (n, e) = der::rsa_public_key(der).ok_or(not_rsa)?;
-        Self::from_components(None, n, e).map_err(KeyError::InvalidPem)
+        let der = STANDARD
+            .decode(body)
+            .map_err(|_| KeyError::InvalidPem("body is not base64"))?;
+        // aws-lc reads both forms (PKCS#1 and SPKI, strict DER) and checks the key's
+        // consistency; the size bounds are ours, below.
+        let public = aws_lc_rs::rsa::PublicKey::from_der(&der)
+            .map_err(|_| KeyError::InvalidPem("not an RSA public key"))?;
+        let PublicKeyComponents { n, e } = PublicKeyComponents::<Vec<u8>>::from(&public);
+        Self::from_components(None, &n, &e).map_err(KeyError::InvalidPem)
     }
 
     /// The JWKS `kid`, if the key came from a JWKS.
@@ -271,6 +275,8 @@ impl KeySource {
 
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::DecodingKeyKind;
+
     use super::*;
 
     #[test]
@@ -323,6 +329,48 @@ mod tests {
             RsaKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
                 .unwrap_err(),
             KeyError::InvalidPem("not an RSA public key")
+        );
+    }
+
+    /// DER: a tag, a definite length, the contents.
+    fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let len = contents.len();
+        let mut out = vec![tag];
+        match len {
+            0..0x80 => out.push(len as u8),
+            0x80..0x100 => out.extend([0x81, len as u8]),
+            _ => out.extend([0x82, (len >> 8) as u8, len as u8]),
+        }
+        out.extend(contents);
+        out
+    }
+
+    fn pkcs1_pem(n: &[u8], e: &[u8]) -> String {
+        // A leading zero only where the top bit is set: DER is minimal.
+        let int = |v: &[u8]| match v[0] & 0x80 {
+            0 => der(0x02, v),
+            _ => der(0x02, &[&[0][..], v].concat()),
+        };
+        let body = STANDARD.encode(der(0x30, &[int(n), int(e)].concat()));
+        format!("-----BEGIN RSA PUBLIC KEY-----\n{body}\n-----END RSA PUBLIC KEY-----\n")
+    }
+
+    #[test]
+    fn pem_keys_in_either_form_are_read_and_bounded() {
+        use aws_lc_rs::rsa::{KeyPair, KeySize};
+        use aws_lc_rs::signature::KeyPair as _;
+        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let PublicKeyComponents { n, e } = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let key = RsaKey::from_pem(&pkcs1_pem(&n, &e)).unwrap();
+        let DecodingKeyKind::RsaModulusExponent { n: read, .. } = key.decoding_key().kind() else {
+            panic!("not read as components");
+        };
+        assert_eq!(read, &n);
+        // A 1536-bit modulus is refused by the size bound.
+        let short = [&n[..191], &[1]].concat();
+        assert_eq!(
+            RsaKey::from_pem(&pkcs1_pem(&short, &e)).unwrap_err(),
+            KeyError::InvalidPem("modulus shorter than 2048 bits")
         );
     }
 
