@@ -49,7 +49,10 @@ bench: ## benchmarks: token and webhook verification (criterion), authorizer col
 	cargo bench -p shared --bench verify --bench webhook
 	tools/bench-report.py verify rsa_verify_floor
 	tools/bench-report.py webhook hmac_sha256_floor
-	cargo build --release -p authorizer -p devtools
+	# Two builds, so the authorizer's features are its own, exactly as deployed (one build
+	# of both would unify them with the tools').
+	cargo build --release -p authorizer
+	cargo build --release -p devtools --bin lambda-bench --bin noop-lambda
 	infra/with-stack.sh target/release/lambda-bench
 
 fuzz: ## the fuzz tests with many more cases, before a release (CASES=20000; make test runs 64)

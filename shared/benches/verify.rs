@@ -27,9 +27,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::clock::{Clock, SystemClock};
 use shared::keys::{CachePolicy, JwksCache, KeySource, RsaKey, http_client};
-use shared::testing::{FakeClerk, TestKey, session_claims};
 use shared::token::{Keys, Rules};
 use shared::{Secret, Verifier};
+use testkit::{FakeClerk, TestKey, session_claims};
 
 const ISSUER: &str = "https://clerk.example.com";
 

@@ -2,7 +2,7 @@
 
 use crate::clerk::{ClerkUser, is_user_id};
 use crate::keys::{FetchError, read_capped};
-use crate::secret::Secret;
+use crate::redacted::Secret;
 
 /// Why the Backend API gave no user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,7 +14,7 @@ use crate::secrets::ClerkSecrets;
 pub const DEFAULT_API_URL: &str = "https://api.clerk.com";
 /// Default leeway for `exp` / `nbf` / `iat`, in seconds.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 5;
-/// Default lifetime of cached JWKS, as in the original `ClerkConfig`.
+/// Default lifetime of cached JWKS: an hour (a rotated key is refetched at once anyway).
 pub const DEFAULT_JWKS_CACHE_TTL_SECONDS: u64 = 3600;
 /// Default cap on a token's lifetime (`exp - iat`), in seconds.
 pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
@@ -113,7 +113,8 @@ pub struct Config {
     pub secrets_cache_ttl: Duration,
     /// `USERS_TABLE`.
     pub users_table: Option<String>,
-    /// `AUTO_APPROVE_USERS`: new users start approved (default true, as the original).
+    /// `AUTO_APPROVE_USERS`: new users start approved (default true: open sign-up; false means
+    /// an admin approves each new user).
     pub auto_approve_users: bool,
     /// `AUTH_DISABLED`: development bypass; only with `STAGE` explicitly `dev` or `local`.
     pub auth_disabled: bool,
@@ -348,7 +349,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::secret::Secret;
+    use crate::redacted::Secret;
 
     const PK: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
 

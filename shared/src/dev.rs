@@ -1,8 +1,8 @@
 //! The fixed development user of `AUTH_DISABLED=true` (never available in production
 //! stages: [`crate::Config`] refuses that combination).
 //!
-//! Unlike the original, which invented a new random id on every request, the user is the
-//! same on every request and every instance, so records created by it stay attached.
+//! The user is the same on every request and every instance, so records created by it stay
+//! attached (a fresh random id per request would leave an orphan behind every call).
 
 use uuid::Uuid;
 

@@ -5,11 +5,11 @@
 //! - [`secrets`]: Clerk's secrets from Secrets Manager (or the environment), cached.
 //! - [`store`]: users in DynamoDB, with atomic uniqueness and Clerk-ordered writes.
 //! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache.
-//! - [`svix`]: webhook signatures; [`clerk`]: Clerk's events and users; [`sync`]: storing a
-//!   Clerk user (webhook and lazy sync share it); [`clerk_api`]: the Backend API call.
+//! - [`svix`]: webhook signatures; [`clerk`]: Clerk's events and users; [`mirror`]: storing
+//!   a Clerk user (webhook and lazy sync share it); [`clerk_api`]: the Backend API call.
 //! - [`logging`]: log output as Lambda expects it.
 //! - [`Services`]: what every function builds once per cold start; [`dev`]: the fixed
-//!   development user; `testing` (feature `test-util`): keys, tokens, a fake Clerk.
+//!   development user. Test support (keys, tokens, a fake Clerk) is the `testkit` crate.
 //!
 //! Nothing here depends on the Lambda runtime, so it can be used from any Rust service.
 
@@ -22,21 +22,19 @@ pub mod context;
 pub mod dev;
 pub mod keys;
 pub mod logging;
+pub mod mirror;
 mod publishable_key;
-mod secret;
+mod redacted;
 pub mod secrets;
 pub mod services;
 pub mod store;
 pub mod svix;
-pub mod sync;
-#[cfg(feature = "test-util")]
-pub mod testing;
 pub mod token;
 
 pub use config::{Config, ConfigError, Stage};
 pub use context::CallerContext;
 pub use publishable_key::{Instance, PublishableKey, PublishableKeyError};
-pub use secret::Secret;
+pub use redacted::Secret;
 pub use secrets::{ClerkSecrets, SecretsError, SecretsProvider};
 pub use services::Services;
 pub use store::{StoreError, User, UserStore};

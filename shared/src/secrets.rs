@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::config::{Config, split_list};
-use crate::secret::Secret;
+use crate::redacted::Secret;
 
 /// Names of the three secrets, in the environment and as keys of the JSON secret.
 pub const SECRET_KEY_VAR: &str = "CLERK_SECRET_KEY";

@@ -14,11 +14,11 @@ use shared::clock::{Clock, ManualClock};
 use shared::keys::{KeySet, RsaKey};
 use shared::store::Cursor;
 use shared::svix::{self, SignedHeaders, WebhookSecret};
-use shared::testing::TestKey;
 use shared::token::{Keys, Rules, Verifier};
+use testkit::TestKey;
 
 const ISSUER: &str = "https://clerk.example.com";
-const NOW: i64 = 1_795_701_600;
+use testkit::NOW;
 const CLERK_EVENT: &[u8] =
     include_bytes!("../../functions/webhook/tests/data/clerk/user.created.json");
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use shared::clock::{Clock, ManualClock};
 use shared::keys::{CachePolicy, JwksCache, Miss, http_client};
-use shared::testing::{FakeClerk, Reply, TestKey};
+use testkit::{FakeClerk, Reply, TestKey};
 
 const NOW: u64 = 1_765_000_000;
 

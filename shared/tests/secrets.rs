@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use shared::{SecretsError, SecretsProvider, testing};
+use shared::{SecretsError, SecretsProvider};
 
 async fn client() -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::new(&testing::local_stack_sdk_config().await)
+    aws_sdk_secretsmanager::Client::new(&testkit::local_stack_sdk_config().await)
 }
 
 fn json(secret_key: &str, webhook: &str) -> String {
@@ -232,7 +232,7 @@ async fn the_local_stack_secret_is_readable_through_config() {
         config.secret_arn.is_some(),
         "the local stack sets CLERK_SECRET_ARN"
     );
-    let provider = SecretsProvider::from_config(&config, &testing::local_stack_sdk_config().await);
+    let provider = SecretsProvider::from_config(&config, &testkit::local_stack_sdk_config().await);
     let secrets = provider.get().await.unwrap();
     assert!(secret_key(&secrets).starts_with("sk_test_"));
     assert_eq!(secrets.webhook_secrets.len(), 1);

@@ -10,7 +10,7 @@ use shared::store::{
     Applied, ClerkProfile, Cursor, FlagsPatch, INDEX_BY_CREATED, INDEX_BY_ID, ListQuery,
     NewUserFlags, Settlement, TTL_ATTRIBUTE, UniqueField,
 };
-use shared::{StoreError, UserStore, testing};
+use shared::{StoreError, UserStore};
 
 fn profile(clerk: &str, email: Option<&str>, username: &str, stamp: i64) -> ClerkProfile {
     ClerkProfile {
@@ -35,7 +35,7 @@ async fn upsert(store: &UserStore, p: &ClerkProfile) -> Result<Applied, StoreErr
 
 #[tokio::test]
 async fn table_definition_has_the_indexes_the_store_queries() {
-    let spec = testing::table_spec();
+    let spec = testkit::table_spec();
     let names: Vec<&str> = spec["GlobalSecondaryIndexes"]
         .as_array()
         .unwrap()
@@ -52,7 +52,7 @@ async fn table_definition_has_the_indexes_the_store_queries() {
 
 #[tokio::test]
 async fn create_then_get_by_clerk_id_our_id_and_email() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let created = store
         .create(
             &profile("user_1", Some("Ann@Example.com"), "ann", 1_000),
@@ -86,7 +86,7 @@ async fn create_then_get_by_clerk_id_our_id_and_email() {
 
 #[tokio::test]
 async fn missing_users_are_none() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     assert_eq!(store.get_by_clerk_id("user_nobody").await.unwrap(), None);
     assert_eq!(store.get_by_id(uuid::Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(
@@ -97,7 +97,7 @@ async fn missing_users_are_none() {
 
 #[tokio::test]
 async fn create_twice_is_a_clerk_id_conflict() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let p = profile("user_1", Some("a@example.com"), "a", 1);
     store.create(&p, NewUserFlags::default()).await.unwrap();
     let again = store
@@ -120,7 +120,7 @@ async fn create_twice_is_a_clerk_id_conflict() {
 
 #[tokio::test]
 async fn upsert_creates_with_flags_then_updates_the_profile_only() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let flags = NewUserFlags {
         is_approved: false,
         ..NewUserFlags::default()
@@ -158,7 +158,7 @@ async fn upsert_creates_with_flags_then_updates_the_profile_only() {
 
 #[tokio::test]
 async fn ordering_guard_skips_older_and_equal_stamps() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(
         &store,
         &profile("user_1", Some("new@example.com"), "new", 500),
@@ -192,7 +192,7 @@ async fn ordering_guard_skips_older_and_equal_stamps() {
 
 #[tokio::test]
 async fn clerk_decides_admin_only_when_the_profile_says_so() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let mut p = profile("user_1", None, "ann", 1);
     p.is_admin = Some(true);
     let created = store
@@ -224,7 +224,7 @@ async fn clerk_decides_admin_only_when_the_profile_says_so() {
 
 #[tokio::test]
 async fn email_conflict_is_case_insensitive_and_writes_nothing() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(
         &store,
         &profile("user_a", Some("Shared@Example.com"), "a", 1),
@@ -254,7 +254,7 @@ async fn email_conflict_is_case_insensitive_and_writes_nothing() {
 
 #[tokio::test]
 async fn username_conflict_on_create_and_on_update() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(&store, &profile("user_a", None, "Ann", 1))
         .await
         .unwrap();
@@ -281,7 +281,7 @@ async fn username_conflict_on_create_and_on_update() {
 
 #[tokio::test]
 async fn changing_email_and_username_frees_the_old_values() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(
         &store,
         &profile("user_a", Some("old@example.com"), "old", 1),
@@ -329,7 +329,7 @@ async fn changing_email_and_username_frees_the_old_values() {
 
 #[tokio::test]
 async fn removing_an_email_frees_it() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(&store, &profile("user_a", Some("a@example.com"), "a", 1))
         .await
         .unwrap();
@@ -345,7 +345,7 @@ async fn removing_an_email_frees_it() {
 
 #[tokio::test]
 async fn deactivate_keeps_a_tombstone_without_personal_data() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let created = store
         .upsert_from_clerk(
             &profile("user_a", Some("a@example.com"), "ann", 100),
@@ -439,7 +439,7 @@ async fn deactivate_keeps_a_tombstone_without_personal_data() {
 
 #[tokio::test]
 async fn delete_before_create_leaves_a_tombstone_the_create_cannot_undo() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let gone = store
         .deactivate("user_late", 1_716_883_200_000)
         .await
@@ -483,7 +483,7 @@ async fn delete_before_create_leaves_a_tombstone_the_create_cannot_undo() {
 
 #[tokio::test]
 async fn a_newer_event_takes_an_email_from_an_older_holder() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(&store, &profile("user_a", Some("x@example.com"), "a", 100))
         .await
         .unwrap();
@@ -521,7 +521,7 @@ async fn a_newer_event_takes_an_email_from_an_older_holder() {
 
 #[tokio::test]
 async fn going_without_an_email_is_conditioned_on_its_holder_as_judged() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(&store, &profile("user_h", Some("e@example.com"), "h", 300))
         .await
         .unwrap();
@@ -552,12 +552,12 @@ async fn going_without_an_email_is_conditioned_on_its_holder_as_judged() {
 
 #[tokio::test]
 async fn a_guard_whose_owner_no_longer_holds_the_email_is_cleared() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(&store, &profile("user_h", Some("e@example.com"), "h", 100))
         .await
         .unwrap();
     // A guard left behind by a lost write: it names user_h, who holds f.
-    let client = aws_sdk_dynamodb::Client::new(&testing::local_stack_sdk_config().await);
+    let client = aws_sdk_dynamodb::Client::new(&testkit::local_stack_sdk_config().await);
     client
         .put_item()
         .table_name(store.table())
@@ -592,7 +592,7 @@ async fn a_guard_whose_owner_no_longer_holds_the_email_is_cleared() {
 
 #[tokio::test]
 async fn delivery_records_are_seen_until_they_expire() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     assert!(!store.delivery_seen("msg_1").await.unwrap());
     let delivery = shared::store::Delivery {
         id: "msg_1",
@@ -627,7 +627,7 @@ async fn delivery_records_are_seen_until_they_expire() {
 
 #[tokio::test]
 async fn set_flags_changes_only_the_named_flags() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let before = store
         .upsert_from_clerk(
             &profile("user_a", Some("a@example.com"), "a", 1),
@@ -669,7 +669,7 @@ async fn set_flags_changes_only_the_named_flags() {
 
 #[tokio::test]
 async fn set_flags_refuses_unknown_users_and_tombstones() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let patch = FlagsPatch {
         is_active: Some(true),
         ..FlagsPatch::default()
@@ -700,7 +700,7 @@ async fn set_flags_refuses_unknown_users_and_tombstones() {
 
 #[tokio::test]
 async fn clerk_updates_keep_flags_an_admin_set_in_between() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(&store, &profile("user_a", None, "a", 1))
         .await
         .unwrap();
@@ -726,7 +726,7 @@ async fn clerk_updates_keep_flags_an_admin_set_in_between() {
 
 #[tokio::test]
 async fn list_pages_through_every_user_newest_first() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let mut created = Vec::new();
     for i in 0..7 {
         let p = profile(
@@ -774,7 +774,7 @@ async fn list_pages_through_every_user_newest_first() {
 
 #[tokio::test]
 async fn list_exact_multiple_of_the_page_size_ends_without_an_empty_page() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     for i in 0..4 {
         upsert(
             &store,
@@ -805,7 +805,7 @@ async fn list_exact_multiple_of_the_page_size_ends_without_an_empty_page() {
 
 #[tokio::test]
 async fn list_filters_on_active_across_pages() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let mut inactive = HashSet::new();
     for i in 0..9 {
         let id = format!("user_{i}");
@@ -844,7 +844,7 @@ async fn list_filters_on_active_across_pages() {
 
 #[tokio::test]
 async fn list_clamps_the_page_size() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     for i in 0..2 {
         upsert(
             &store,
@@ -869,7 +869,7 @@ async fn list_clamps_the_page_size() {
 
 #[tokio::test]
 async fn concurrent_claims_of_one_email_let_exactly_one_win() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let a = profile("user_a", Some("race@example.com"), "a", 1);
     let b = profile("user_b", Some("race@example.com"), "b", 1);
     let (ra, rb) = tokio::join!(upsert(&store, &a), upsert(&store, &b));
@@ -897,7 +897,7 @@ async fn concurrent_claims_of_one_email_let_exactly_one_win() {
 
 #[tokio::test]
 async fn concurrent_updates_of_one_user_end_at_the_newest_stamp() {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     upsert(&store, &profile("user_a", None, "v0", 1))
         .await
         .unwrap();
@@ -940,7 +940,7 @@ async fn futures_join_all(
 #[tokio::test]
 async fn a_missing_table_is_unavailable_not_a_panic() {
     let store = UserStore::new(
-        aws_sdk_dynamodb::Client::new(&testing::local_stack_sdk_config().await),
+        aws_sdk_dynamodb::Client::new(&testkit::local_stack_sdk_config().await),
         "no-such-table",
     );
     match store.get_by_clerk_id("user_a").await {

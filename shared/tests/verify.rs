@@ -10,9 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::keys::{CachePolicy, JwksCache, http_client};
-use shared::testing::{FakeClerk, Reply, TestKey, session_claims};
 use shared::token::{Keys, MAX_TOKEN_BYTES, Rules};
 use shared::{Config, Rejection, Verifier};
+use testkit::{FakeClerk, Reply, TestKey, session_claims};
 
 const ISSUER: &str = "https://clerk.example.com";
 const NOW: i64 = 1_765_000_000;
@@ -447,12 +447,7 @@ async fn tokens_from_an_independent_implementation_verify() {
 }
 
 fn config(vars: &[(&str, String)]) -> Config {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-        .unwrap()
+    testkit::config(vars)
 }
 
 #[tokio::test]

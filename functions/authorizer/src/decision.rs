@@ -2,14 +2,11 @@
 
 use shared::{CallerContext, Claims, User};
 
-/// The caller as passed to the integrations (the context contract lives in `shared`).
-pub type Identity = CallerContext;
-
 /// The outcome for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Let the request through with this identity.
-    Allow(Identity),
+    Allow(CallerContext),
     /// Token problem: 401.
     Unauthorized(&'static str),
     /// Known caller not allowed in, or we could not decide (keys or store unreachable): 403.
@@ -22,8 +19,8 @@ pub enum Decision {
 }
 
 /// A stored user with a verified token.
-pub fn stored(user: &User, claims: &Claims) -> Identity {
-    Identity {
+pub fn stored(user: &User, claims: &Claims) -> CallerContext {
+    CallerContext {
         user_id: Some(user.id.to_string()),
         email: user.email.clone(),
         is_admin: user.is_admin,
@@ -33,8 +30,8 @@ pub fn stored(user: &User, claims: &Claims) -> Identity {
 }
 
 /// A verified token whose user is not stored yet.
-pub fn unsynced(claims: &Claims) -> Identity {
-    Identity {
+pub fn unsynced(claims: &Claims) -> CallerContext {
+    CallerContext {
         user_id: None,
         clerk_user_id: claims.sub.clone(),
         email: None,

@@ -36,7 +36,7 @@ pub enum Request {
 
 /// Why an event is not an authorizer request we know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum EventError {
+pub enum RequestError {
     /// Neither `version: "2.0"` nor `type: TOKEN | REQUEST`.
     #[error("event is not an API Gateway authorizer request")]
     Unrecognized,
@@ -47,7 +47,7 @@ pub enum EventError {
 
 impl Request {
     /// Detects the flavour from the event itself.
-    pub fn parse(event: Value) -> Result<Self, EventError> {
+    pub fn parse(event: Value) -> Result<Self, RequestError> {
         let version = event.get("version").and_then(Value::as_str);
         let kind = event.get("type").and_then(Value::as_str);
         let parsed = match (version, kind) {
@@ -56,9 +56,9 @@ impl Request {
             (_, Some("REQUEST")) => {
                 serde_json::from_value(event).map(|r| Self::RestRequest(Box::new(r)))
             }
-            _ => return Err(EventError::Unrecognized),
+            _ => return Err(RequestError::Unrecognized),
         };
-        parsed.map_err(|_| EventError::Malformed)
+        parsed.map_err(|_| RequestError::Malformed)
     }
 
     /// The flavour's name, for logs.
@@ -231,12 +231,15 @@ mod tests {
             serde_json::json!({ "type": "OTHER" }),
             serde_json::json!([1]),
         ] {
-            assert_eq!(Request::parse(event).unwrap_err(), EventError::Unrecognized);
+            assert_eq!(
+                Request::parse(event).unwrap_err(),
+                RequestError::Unrecognized
+            );
         }
         let malformed = serde_json::json!({ "type": "TOKEN", "authorizationToken": 5 });
         assert_eq!(
             Request::parse(malformed).unwrap_err(),
-            EventError::Malformed
+            RequestError::Malformed
         );
     }
 }

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::token::{Rejection, SetupError};
-use shared::{ClerkSecrets, Config, ConfigError, Services, Verifier};
+use shared::{CallerContext, ClerkSecrets, Config, ConfigError, Services, Verifier};
 
-pub use decision::{Decision, Identity};
+pub use decision::Decision;
 pub use event::Request;
 
 /// Everything one warm instance needs, built once at cold start.
@@ -115,7 +115,7 @@ impl Authorizer {
     /// Decides for a request whose token is `token` (or why it has none we accept).
     pub async fn decide(&self, token: Result<&str, Rejection>) -> Decision {
         if self.services.config.auth_disabled {
-            return Decision::Allow(Identity::dev());
+            return Decision::Allow(CallerContext::dev());
         }
         let token = match token {
             Ok(token) => token,

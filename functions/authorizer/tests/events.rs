@@ -10,12 +10,12 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::store::{FlagsPatch, NewUserFlags};
-use shared::testing::{FakeClerk, Reply, TestKey, session_claims};
-use shared::{ClerkSecrets, Config, Rejection, SecretsProvider, Services, UserStore, testing};
+use shared::{ClerkSecrets, Config, Rejection, SecretsProvider, Services, UserStore};
+use testkit::{FakeClerk, Reply, TestKey, session_claims};
 
 const ISSUER: &str = "https://clerk.example.com";
 const PUBLISHABLE_KEY: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
-const NOW: i64 = 1_795_701_600;
+use testkit::NOW;
 const STAGE_WIDE: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/*/*";
 
 const HTTP_V2: &str = include_str!("data/http_v2.json");
@@ -41,7 +41,7 @@ struct Fixture {
 async fn fixture(extra: &[(&str, &str)]) -> Fixture {
     let clerk = FakeClerk::start().await;
     clerk.serve_keys("/jwks", &[key()]);
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let mut vars: Vec<(String, String)> = vec![
         ("CLERK_PUBLISHABLE_KEY".into(), PUBLISHABLE_KEY.into()),
         ("CLERK_JWKS_URL".into(), format!("{}/jwks", clerk.url())),
@@ -52,10 +52,8 @@ async fn fixture(extra: &[(&str, &str)]) -> Fixture {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
+    let config = testkit::config(&vars);
+    let clock: Arc<dyn Clock> = testkit::clock();
     let secrets = SecretsProvider::fixed(ClerkSecrets::default());
     let authorizer = Authorizer::new(Services::new(config, secrets, store.clone(), clock));
     Fixture {
@@ -66,7 +64,7 @@ async fn fixture(extra: &[(&str, &str)]) -> Fixture {
 }
 
 async fn add_user(store: &UserStore, clerk_id: &str, patch: FlagsPatch) -> shared::User {
-    let profile = testing::profile(clerk_id, Some(&format!("{clerk_id}@example.com")), clerk_id);
+    let profile = testkit::profile(clerk_id, Some(&format!("{clerk_id}@example.com")), clerk_id);
     store
         .upsert_from_clerk(&profile, NewUserFlags::default())
         .await
@@ -388,7 +386,7 @@ async fn unreachable_store_denies() {
     let authorizer = Authorizer::new(Services::new(
         config,
         SecretsProvider::fixed(ClerkSecrets::default()),
-        testing::missing_table_store().await,
+        testkit::missing_table_store().await,
         Arc::new(ManualClock::at(NOW as u64)),
     ));
     let answer = invoke(&authorizer, event(HTTP_V2, &token("user_a")))

@@ -16,11 +16,11 @@ use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::Value;
 use shared::clock::{Clock, ManualClock};
 use shared::store::NewUserFlags;
-use shared::testing::{self, FakeClerk, TestKey};
 use shared::{ClerkSecrets, Config, SecretsProvider, Services};
+use testkit::{self, FakeClerk, TestKey};
 
 const ISSUER: &str = "https://clerk.example.com";
-const NOW: i64 = 1_795_701_600;
+use testkit::NOW;
 const TEMPLATES: [&str; 3] = [
     include_str!("data/http_v2.json"),
     include_str!("data/rest_token.json"),
@@ -41,10 +41,10 @@ fn mutated_events_are_refused_with_401_and_never_allowed_without_the_intact_toke
     let (authorizer, token) = runtime.block_on(async {
         let clerk = FakeClerk::start().await;
         clerk.serve_keys("/jwks", &[&key]);
-        let store = testing::fresh_store().await;
+        let store = testkit::fresh_store().await;
         store
             .upsert_from_clerk(
-                &testing::profile("user_fuzz", Some("fuzz@example.com"), "fuzz"),
+                &testkit::profile("user_fuzz", Some("fuzz@example.com"), "fuzz"),
                 NewUserFlags::default(),
             )
             .await

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use devtools::{Function, RuntimeApi};
 use serde_json::{Value, json};
 use shared::store::NewUserFlags;
-use shared::testing::{self, FakeClerk, TestKey};
+use testkit::{self, FakeClerk, TestKey};
 
 const ISSUER: &str = "https://clerk.example.com";
 const HTTP_V2: &str = include_str!("data/http_v2.json");
@@ -24,8 +24,8 @@ async fn the_binary_allows_valid_tokens_and_answers_unauthorized_exactly() {
     let key = TestKey::generate("ins_binary");
     let clerk = FakeClerk::start().await;
     clerk.serve_keys("/jwks", &[&key]);
-    let store = testing::fresh_store().await;
-    let profile = testing::profile("user_bin", Some("bin@example.com"), "bin");
+    let store = testkit::fresh_store().await;
+    let profile = testkit::profile("user_bin", Some("bin@example.com"), "bin");
     let user = store
         .upsert_from_clerk(&profile, NewUserFlags::default())
         .await

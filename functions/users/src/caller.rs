@@ -5,9 +5,6 @@ use shared::CallerContext;
 
 use crate::problem::Problem;
 
-/// The caller, as the authorizer described it (the context contract lives in `shared`).
-pub type Caller = CallerContext;
-
 /// Reads HTTP API v2 `requestContext.authorizer.lambda` or REST `requestContext.authorizer`;
 /// 401 when there is no authorizer context, it names no caller, or its token expired more
 /// than `skew_seconds` before `now` (API Gateway serves cached contexts for a while).
@@ -15,7 +12,7 @@ pub fn from_request_context(
     context: Option<&RequestContext>,
     now: i64,
     skew_seconds: i64,
-) -> Result<Caller, Problem> {
+) -> Result<CallerContext, Problem> {
     let fields = match context {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
         Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),

@@ -18,11 +18,10 @@ use serde_json::{Map, Value, json};
 use shared::clerk::{self, ClerkUser};
 use shared::clerk_api::ApiError;
 use shared::store::{ClerkProfile, FlagsPatch, ListQuery, StoreError};
-use shared::{Services, User, dev};
+use shared::{CallerContext, Services, User, dev};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-pub use caller::Caller;
 use cursor::CursorCodec;
 pub use problem::Problem;
 use problem::{internal, unavailable};
@@ -78,7 +77,7 @@ impl Users {
         let route = match_route(request)?;
         let caller = if self.services.config.auth_disabled {
             self.ensure_dev_user().await?;
-            Caller::dev()
+            CallerContext::dev()
         } else {
             let config = &self.services.config;
             let skew = i64::try_from(config.clock_skew.as_secs()).unwrap_or(i64::MAX);
@@ -158,7 +157,7 @@ impl Users {
     /// The caller's stored record; fetched from Clerk and stored (lazy sync) when the
     /// webhook has not delivered it yet. 403 when it is deleted, inactive or unapproved,
     /// as the authorizer would decide now.
-    async fn caller_record(&self, caller: &Caller) -> Result<User, Problem> {
+    async fn caller_record(&self, caller: &CallerContext) -> Result<User, Problem> {
         let stored = self
             .services
             .store
@@ -218,7 +217,7 @@ impl Users {
         };
         let now_ms = self.services.clock.unix_seconds().saturating_mul(1000);
         let flags = clerk::new_user_flags(self.services.config.auto_approve_users);
-        match shared::sync::sync_user(&self.services.store, &clerk_user, now_ms, flags).await {
+        match shared::mirror::mirror_user(&self.services.store, &clerk_user, now_ms, flags).await {
             Ok(written) => {
                 tracing::info!(clerk_user_id, "lazy sync stored the user");
                 Ok(written.user)

@@ -1,4 +1,4 @@
-//! The JSON representation of a user: the original schema's field names.
+//! The JSON representation of a user: the field names the README's users API table lists.
 
 use serde_json::{Value, json};
 use shared::User;

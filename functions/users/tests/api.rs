@@ -9,9 +9,9 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 use shared::store::{ClerkProfile, FlagsPatch, NewUserFlags};
-use shared::testing::Reply;
 use shared::{User, UserStore};
 use support::{Call, call, context, fixture};
+use testkit::Reply;
 
 async fn add(store: &UserStore, clerk_id: &str, email: &str, admin: bool) -> User {
     let profile = ClerkProfile {
@@ -54,7 +54,7 @@ async fn me_and_protected_for_a_stored_caller() {
     assert_eq!(
         me.json.as_object().unwrap().len(),
         14,
-        "exactly the original schema's fields"
+        "exactly the documented user fields"
     );
     let protected = call(&f.users, Call::get("/protected", ctx(&ann))).await;
     assert_eq!(
@@ -763,7 +763,7 @@ async fn auth_disabled_serves_the_fixed_development_user() {
 
 #[tokio::test]
 async fn store_outage_is_503() {
-    let f = support::with_store(shared::testing::missing_table_store().await, &[]).await;
+    let f = support::with_store(testkit::missing_table_store().await, &[]).await;
     let answer = call(
         &f.users,
         Call::get("/me", Some(context(Some("x"), "user_x", true, true))),

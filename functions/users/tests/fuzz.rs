@@ -46,7 +46,7 @@ fn mutated_requests_never_get_a_5xx() {
         for (id, admin) in [("user_fuzz_admin", true), ("user_fuzz_member", false)] {
             let profile = ClerkProfile {
                 is_admin: Some(admin),
-                ..shared::testing::profile(id, Some(&format!("{id}@example.com")), id)
+                ..testkit::profile(id, Some(&format!("{id}@example.com")), id)
             };
             f.store
                 .upsert_from_clerk(&profile, NewUserFlags::default())

@@ -13,7 +13,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_answers_me_with_problem_details_and_the_dev_user() {
-    let store = shared::testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let api = RuntimeApi::start().await.unwrap();
     let env = vec![("USERS_TABLE".to_owned(), store.table().to_owned())];
     let function =

@@ -106,7 +106,7 @@ impl Webhook {
         let result = match &user_event {
             UserEvent::Upsert(user) => {
                 let flags = clerk::new_user_flags(self.services.config.auto_approve_users);
-                shared::sync::sync_user(&self.services.store, user, event_ms, flags).await
+                shared::mirror::mirror_user(&self.services.store, user, event_ms, flags).await
             }
             UserEvent::Deleted { id } => self.services.store.deactivate(id, event_ms).await,
         };

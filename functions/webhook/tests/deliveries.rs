@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use shared::{SecretsProvider, testing};
+use shared::SecretsProvider;
 use support::{
     NOW, SECRET, deleted_event, fixture, request, send, signed, signed_with, user_event,
 };
@@ -552,7 +552,7 @@ async fn several_configured_secrets_all_verify() {
 
 #[tokio::test]
 async fn a_rotated_secret_is_picked_up_without_a_redeploy() {
-    let sdk = testing::local_stack_sdk_config().await;
+    let sdk = testkit::local_stack_sdk_config().await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let name = format!("test/webhook-{}", uuid::Uuid::new_v4().simple());
     let old = "whsec_b2xkLXNlY3JldC1iZWluZy1yb3RhdGVkLW91dA==";
@@ -564,7 +564,7 @@ async fn a_rotated_secret_is_picked_up_without_a_redeploy() {
         .unwrap();
     let secrets = SecretsProvider::secrets_manager(sm.clone(), &name, Duration::from_secs(3600))
         .with_min_refresh_interval(Duration::ZERO);
-    let f = support::with_secrets(testing::fresh_store().await, secrets, &[]);
+    let f = support::with_secrets(testkit::fresh_store().await, secrets, &[]);
     let first = user_event("user.created", "user_rot", None, Some("rot"), 1_000);
     assert_eq!(
         send(&f.webhook, signed_with(old, "msg_1", NOW, &first)).await,
@@ -601,7 +601,7 @@ async fn a_rotated_secret_is_picked_up_without_a_redeploy() {
 
 #[tokio::test]
 async fn transient_failures_are_500_so_svix_retries() {
-    let store = testing::missing_table_store().await;
+    let store = testkit::missing_table_store().await;
     let secrets = SecretsProvider::fixed(shared::ClerkSecrets::from_lookup(|name| {
         (name == "CLERK_WEBHOOK_SECRET").then(|| SECRET.to_owned())
     }));
@@ -612,17 +612,17 @@ async fn transient_failures_are_500_so_svix_retries() {
         err(500, "store-unavailable")
     );
 
-    let sm = aws_sdk_secretsmanager::Client::new(&testing::local_stack_sdk_config().await);
+    let sm = aws_sdk_secretsmanager::Client::new(&testkit::local_stack_sdk_config().await);
     let missing =
         SecretsProvider::secrets_manager(sm, "test/absent-secret", Duration::from_secs(60));
-    let f = support::with_secrets(testing::fresh_store().await, missing, &[]);
+    let f = support::with_secrets(testkit::fresh_store().await, missing, &[]);
     assert_eq!(
         send(&f.webhook, signed("msg_t", &body)).await,
         err(500, "secrets-unavailable")
     );
 
     let none = SecretsProvider::fixed(shared::ClerkSecrets::default());
-    let f = support::with_secrets(testing::fresh_store().await, none, &[]);
+    let f = support::with_secrets(testkit::fresh_store().await, none, &[]);
     assert_eq!(
         send(&f.webhook, signed("msg_t", &body)).await,
         err(500, "webhook-secret-missing")

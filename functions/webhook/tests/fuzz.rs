@@ -47,8 +47,7 @@ fn mutated_deliveries_are_never_5xx_and_write_nothing_unless_intact() {
         .build()
         .unwrap();
     let (f, client) = runtime.block_on(async {
-        let client =
-            aws_sdk_dynamodb::Client::new(&shared::testing::local_stack_sdk_config().await);
+        let client = aws_sdk_dynamodb::Client::new(&testkit::local_stack_sdk_config().await);
         (fixture(&[]).await, client)
     });
     let original = signed(

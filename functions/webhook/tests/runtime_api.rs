@@ -20,7 +20,7 @@ async fn the_binary_stores_a_signed_delivery() {
         std::env::var("CLERK_SECRET_ARN").is_ok(),
         "run through the local stack: its secret holds the development webhook secret"
     );
-    let store = shared::testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let env = vec![("USERS_TABLE".to_owned(), store.table().to_owned())];
     let api = RuntimeApi::start().await.unwrap();
     let function =

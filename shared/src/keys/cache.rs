@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use super::fetch::fetch_jwks;
 use super::{KeySet, RsaKey};
 use crate::clock::{Clock, elapsed};
-use crate::secret::Secret;
+use crate::redacted::Secret;
 
 /// Timing rules of a [`JwksCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ struct State {
     attempts: u64,
 }
 
-enum Decision {
+enum Lookup {
     Found(Arc<RsaKey>),
     Miss(Miss),
     Fetch,
@@ -100,15 +100,15 @@ impl JwksCache {
     /// The key with this `kid`, fetching (once, shared) when needed.
     pub async fn get(&self, kid: &str) -> Result<Arc<RsaKey>, Miss> {
         let observed = match self.decide(kid, true) {
-            (Decision::Found(key), _) => return Ok(key),
-            (Decision::Miss(miss), _) => return Err(miss),
-            (Decision::Fetch, attempts) => attempts,
+            (Lookup::Found(key), _) => return Ok(key),
+            (Lookup::Miss(miss), _) => return Err(miss),
+            (Lookup::Fetch, attempts) => attempts,
         };
         self.refresh(observed).await;
         match self.decide(kid, false).0 {
-            Decision::Found(key) => Ok(key),
-            Decision::Miss(miss) => Err(miss),
-            Decision::Fetch => Err(Miss::Unavailable),
+            Lookup::Found(key) => Ok(key),
+            Lookup::Miss(miss) => Err(miss),
+            Lookup::Fetch => Err(Miss::Unavailable),
         }
     }
 
@@ -165,7 +165,7 @@ impl JwksCache {
     }
 
     /// What to do for `kid` now; also returns the attempt count the decision saw.
-    fn decide(&self, kid: &str, may_fetch: bool) -> (Decision, u64) {
+    fn decide(&self, kid: &str, may_fetch: bool) -> (Lookup, u64) {
         let now = self.clock.now();
         let state = self.read();
         let cooling = state
@@ -173,24 +173,24 @@ impl JwksCache {
             .is_some_and(|at| elapsed(now, at) < self.policy.cooldown);
         let fetch = may_fetch && !cooling;
         let decision = match &state.keys {
-            None if fetch => Decision::Fetch,
-            None => Decision::Miss(Miss::Unavailable),
+            None if fetch => Lookup::Fetch,
+            None => Lookup::Miss(Miss::Unavailable),
             Some((keys, fetched_at)) => {
                 let age = elapsed(now, *fetched_at);
                 let found = keys.get(kid).cloned();
                 if age < self.policy.ttl {
                     match found {
-                        Some(key) => Decision::Found(key),
-                        None if fetch => Decision::Fetch,
-                        None => Decision::Miss(Miss::Unknown),
+                        Some(key) => Lookup::Found(key),
+                        None if fetch => Lookup::Fetch,
+                        None => Lookup::Miss(Miss::Unknown),
                     }
                 } else if fetch {
-                    Decision::Fetch
+                    Lookup::Fetch
                 } else if age < self.policy.max_stale {
                     // Logged where the refresh fails (once per cooldown), not per request.
-                    found.map_or(Decision::Miss(Miss::Unknown), Decision::Found)
+                    found.map_or(Lookup::Miss(Miss::Unknown), Lookup::Found)
                 } else {
-                    Decision::Miss(Miss::Unavailable)
+                    Lookup::Miss(Miss::Unavailable)
                 }
             }
         };

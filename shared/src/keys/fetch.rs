@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::header::ACCEPT;
 
 use super::{KeyError, KeySet};
-use crate::secret::Secret;
+use crate::redacted::Secret;
 
 /// Connecting to the key endpoint may take this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);

@@ -29,7 +29,7 @@ pub use fetch::{
 pub use provider::install_crypto_provider;
 
 use crate::config::{Config, ConfigError};
-use crate::secret::Secret;
+use crate::redacted::Secret;
 use crate::secrets::ClerkSecrets;
 
 /// Smallest accepted RSA modulus, in bits.

@@ -1,7 +1,7 @@
 //! The DynamoDB item layout of users and of the guard items that keep fields unique.
 //!
-//! Attribute names are the original schema's (snake_case), so operators can read items
-//! directly; the extra attributes are `pk` (table key), `kind` (list index partition),
+//! Attribute names are the API's user fields (snake_case: `clerk_user_id`, `is_active`…), so
+//! operators can read items directly; the extra attributes are `pk` (table key), `kind` (list index partition),
 //! `clerk_updated_at` (ordering stamp, ms) and `version` (optimistic concurrency).
 
 use std::collections::HashMap;

@@ -163,7 +163,7 @@ pub struct NewUserFlags {
 }
 
 impl Default for NewUserFlags {
-    /// The original's defaults: active, approved, not admin.
+    /// Open sign-up: active, approved, not admin (`AUTO_APPROVE_USERS=false` changes approval).
     fn default() -> Self {
         Self {
             is_active: true,

@@ -6,7 +6,7 @@
 //! function binary.
 
 use serde_json::{Value, json};
-use shared::testing::{TestKey, session_claims};
+use testkit::{TestKey, session_claims};
 
 /// The development publishable key: Frontend API `clerk.local.test`.
 pub const DEV_PUBLISHABLE_KEY: &str = "pk_test_Y2xlcmsubG9jYWwudGVzdCQ=";

@@ -9,7 +9,7 @@ pub mod runtime_api;
 pub mod serial_proxy;
 mod serve;
 
-pub use runtime_api::{Function, HarnessError, Outcome, RuntimeApi};
+pub use runtime_api::{Function, HarnessError, Invocation, RuntimeApi};
 
 /// Median of `values` (sorted in place); zero for none.
 pub fn median<T: Ord + Copy + Default>(values: &mut [T]) -> T {

@@ -46,7 +46,7 @@ pub enum HarnessError {
 
 /// The answer to one invocation.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Invocation {
     /// `response` (true) or `error` (false).
     pub ok: bool,
     /// The JSON posted back.
@@ -60,7 +60,7 @@ struct State {
     queue: VecDeque<(String, Value)>,
     first_poll: Option<Instant>,
     dispatched: HashMap<String, Instant>,
-    outcomes: HashMap<String, Outcome>,
+    outcomes: HashMap<String, Invocation>,
     init_error: Option<String>,
     next_id: u64,
 }
@@ -108,7 +108,11 @@ impl RuntimeApi {
     }
 
     /// Queues `event` and waits for the function's answer.
-    pub async fn invoke(&self, event: Value, timeout: Duration) -> Result<Outcome, HarnessError> {
+    pub async fn invoke(
+        &self,
+        event: Value,
+        timeout: Duration,
+    ) -> Result<Invocation, HarnessError> {
         let id = {
             let mut state = self.inner.lock();
             state.next_id += 1;
@@ -190,7 +194,7 @@ async fn route(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
     let Some(dispatched) = state.dispatched.remove(id) else {
         return reply(StatusCode::BAD_REQUEST, Bytes::new());
     };
-    let outcome = Outcome {
+    let outcome = Invocation {
         ok: kind == "response",
         body: json,
         latency: arrived - dispatched,

@@ -22,8 +22,8 @@ use devtools::events::{DEV_WEBHOOK_SECRET, webhook_event};
 use devtools::serial_proxy::{Hold, SerialProxy};
 use devtools::{Function, RuntimeApi};
 use serde_json::{Value, json};
-use shared::testing::{FakeClerk, Reply};
 use support::{LocalApi, base_env, bin_dir, unix_now};
+use testkit::{FakeClerk, Reply};
 
 /// Webhook processes working the table at once (besides the gateway's).
 const WORKERS: usize = 5;
@@ -131,7 +131,7 @@ impl Cluster {
 
     /// Every item of the table, by `pk`.
     async fn items(&self) -> BTreeMap<String, HashMap<String, AttributeValue>> {
-        let config = shared::testing::local_stack_sdk_config().await;
+        let config = testkit::local_stack_sdk_config().await;
         let client = aws_sdk_dynamodb::Client::new(&config);
         let mut items = BTreeMap::new();
         let mut start = None;

@@ -60,7 +60,7 @@ async fn every_event_produces_its_outcome_through_the_binaries() {
         std::env::var("CLERK_SECRET_ARN").is_ok(),
         "run through the local stack: its secret holds the development keys"
     );
-    let store = shared::testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let env = vec![
         (
             "CLERK_PUBLISHABLE_KEY".to_owned(),
@@ -82,7 +82,7 @@ async fn every_event_produces_its_outcome_through_the_binaries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn env_json_is_all_a_sam_local_invoke_needs() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("run through the local stack");
-    let store = shared::testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let text = std::fs::read_to_string(workspace().join("events/env.json")).unwrap();
     let file: Value = serde_json::from_str(&text).unwrap();
     let functions = [

@@ -132,7 +132,7 @@ async fn cors_is_the_templates_on_every_answer_preflights_included() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_that_cannot_start_is_reported_at_once_with_its_error() {
     require_stack();
-    let store = shared::testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let env: Vec<(String, String)> = base_env(store.table())
         .into_iter()
         .filter(|(k, _)| k != "CLERK_PUBLISHABLE_KEY")

@@ -11,8 +11,8 @@ use devtools::events::{DEV_ISSUER, DEV_WEBHOOK_SECRET, clerk_user};
 use devtools::{Function, RuntimeApi};
 use serde_json::{Value, json};
 use shared::store::NewUserFlags;
-use shared::testing::{self, FakeClerk, Reply, TestKey, session_claims};
 use support::{LocalApi, base_env, bin_dir, require_stack, unix_now, user_event};
+use testkit::{self, FakeClerk, Reply, TestKey, session_claims};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -62,7 +62,7 @@ impl Lambda {
 }
 
 async fn secrets_client() -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::new(&testing::local_stack_sdk_config().await)
+    aws_sdk_secretsmanager::Client::new(&testkit::local_stack_sdk_config().await)
 }
 
 // ## 2. Rotated keys are picked up without a redeploy
@@ -82,10 +82,10 @@ async fn a_rotated_jwt_key_is_trusted_and_the_old_one_refused_within_the_secrets
         .send()
         .await
         .unwrap();
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     store
         .upsert_from_clerk(
-            &testing::profile("user_rot", Some("rot@example.com"), "rot"),
+            &testkit::profile("user_rot", Some("rot@example.com"), "rot"),
             NewUserFlags::default(),
         )
         .await

@@ -12,12 +12,12 @@
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
-use shared::clock::{Clock, ManualClock};
-use shared::testing::FakeClerk;
-use shared::{ClerkSecrets, Config, SecretsProvider, Services, UserStore, testing};
+use shared::clock::Clock;
+use shared::{ClerkSecrets, SecretsProvider, Services, UserStore};
+use testkit::FakeClerk;
 use users::Users;
 
-pub const NOW: i64 = 1_795_701_600;
+pub use testkit::NOW;
 const V2: &str = include_str!("../data/apigw_v2_request.json");
 const REST: &str = include_str!("../data/apigw_rest_request.json");
 const SPEC: &str = include_str!("../../openapi.json");
@@ -29,7 +29,7 @@ pub struct Fixture {
 }
 
 pub async fn fixture(vars: &[(&str, &str)]) -> Fixture {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     with_store(store, vars).await
 }
 
@@ -44,9 +44,7 @@ pub async fn with_store(store: UserStore, vars: &[(&str, &str)]) -> Fixture {
         ("USERS_TABLE".to_owned(), store.table().to_owned()),
         ("CLERK_API_URL".to_owned(), clerk.url()),
     ]);
-    let config =
-        Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .unwrap();
+    let config = testkit::config(&all);
     // `("CLERK_SECRET_KEY", "")` in `vars`: a deployment without a secret key.
     let secret_key = vars
         .iter()
@@ -56,7 +54,7 @@ pub async fn with_store(store: UserStore, vars: &[(&str, &str)]) -> Fixture {
     let secrets = SecretsProvider::fixed(ClerkSecrets::from_lookup(|name| {
         (name == "CLERK_SECRET_KEY").then(|| secret_key.clone())
     }));
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
+    let clock: Arc<dyn Clock> = testkit::clock();
     let users = Users::new(Services::new(config, secrets, store.clone(), clock));
     Fixture {
         users,

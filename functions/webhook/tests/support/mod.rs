@@ -9,11 +9,11 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::svix::WebhookSecret;
-use shared::{ClerkSecrets, Config, SecretsProvider, Services, UserStore, testing};
+use shared::{ClerkSecrets, SecretsProvider, Services, UserStore};
 use webhook::{Webhook, handler};
 
 pub const SECRET: &str = "whsec_bG9jYWwtZGV2ZWxvcG1lbnQtd2ViaG9vay1zZWNyZXQ=";
-pub const NOW: i64 = 1_795_701_600;
+pub use testkit::NOW;
 const BASE: &str = include_str!("../data/apigw_v2_post.json");
 
 pub struct Fixture {
@@ -23,7 +23,7 @@ pub struct Fixture {
 }
 
 pub async fn fixture(vars: &[(&str, &str)]) -> Fixture {
-    let store = testing::fresh_store().await;
+    let store = testkit::fresh_store().await;
     let secrets = SecretsProvider::fixed(ClerkSecrets::from_lookup(|name| {
         (name == "CLERK_WEBHOOK_SECRET").then(|| SECRET.to_owned())
     }));
@@ -37,10 +37,8 @@ pub fn with_secrets(store: UserStore, secrets: SecretsProvider, vars: &[(&str, &
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     all.push(("USERS_TABLE".to_owned(), store.table().to_owned()));
-    let config =
-        Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .unwrap();
-    let clock = Arc::new(ManualClock::at(NOW as u64));
+    let config = testkit::config(&all);
+    let clock = testkit::clock();
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     Fixture {
         webhook: Webhook::new(Services::new(config, secrets, store.clone(), dyn_clock)),

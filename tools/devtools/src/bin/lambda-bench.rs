@@ -2,7 +2,7 @@
 //! runtime API on loopback), next to `noop-lambda`, the floor measured in the same run.
 //!
 //! usage: lambda-bench [RUNS] [WARM_INVOCATIONS]   (needs the local stack's environment and
-//! `cargo build --release -p authorizer -p devtools`; `make bench` does both)
+//! the release authorizer built on its own, as `make bench` builds it)
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use devtools::{Function, RuntimeApi, median};
 use serde_json::{Value, json};
 use shared::store::NewUserFlags;
-use shared::testing::{FakeClerk, TestKey, session_claims};
+use testkit::{FakeClerk, TestKey, session_claims};
 
 const ISSUER: &str = "https://clerk.example.com";
 const EVENT: &str = include_str!("../../../../functions/authorizer/tests/data/http_v2.json");
@@ -120,8 +120,8 @@ async fn main() {
     let key = TestKey::generate("ins_bench");
     let clerk = FakeClerk::start().await;
     clerk.serve_keys("/jwks", &[&key]);
-    let store = shared::testing::fresh_store().await;
-    let profile = shared::testing::profile("user_bench", Some("bench@example.com"), "bench");
+    let store = testkit::fresh_store().await;
+    let profile = testkit::profile("user_bench", Some("bench@example.com"), "bench");
     store
         .upsert_from_clerk(&profile, NewUserFlags::default())
         .await
@@ -136,7 +136,7 @@ async fn main() {
     let event: Value = serde_json::from_str(&EVENT.replace("{{TOKEN}}", &token)).unwrap();
     // Secrets from Secrets Manager, as deployed: a secret without CLERK_JWT_KEY, so keys
     // come from the JWKS endpoint.
-    let sdk = shared::testing::local_stack_sdk_config().await;
+    let sdk = testkit::local_stack_sdk_config().await;
     let secret =
         json!({ "CLERK_SECRET_KEY": "sk_test_bench", "CLERK_WEBHOOK_SECRET": "whsec_YmVuY2g=" });
     let secret_arn = aws_sdk_secretsmanager::Client::new(&sdk)

@@ -14,7 +14,7 @@ use devtools::events::{DEV_PUBLISHABLE_KEY, DEV_WEBHOOK_SECRET, dev_key, dev_tok
 use devtools::gateway::{Gateway, Routes};
 use serde_json::{Value, json};
 use shared::UserStore;
-use shared::testing::TestKey;
+use testkit::TestKey;
 
 pub fn unix_now() -> i64 {
     SystemTime::now()
@@ -72,7 +72,7 @@ impl LocalApi {
         tweak: impl FnOnce(&mut Routes),
     ) -> Self {
         require_stack();
-        let store = shared::testing::fresh_store().await;
+        let store = testkit::fresh_store().await;
         let mut env = base_env(store.table());
         env.extend(
             extra_env

@@ -19,7 +19,7 @@ use crate::store::{NewUserFlags, Settlement, StoreError, UniqueField, UserStore,
 const MAX_EMAIL_SETTLEMENTS: usize = 32;
 
 /// Upserts `user`, ordered by `stamp_ms` when Clerk's `updated_at` is missing.
-pub async fn sync_user(
+pub async fn mirror_user(
     store: &UserStore,
     user: &ClerkUser,
     stamp_ms: i64,

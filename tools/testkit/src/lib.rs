@@ -1,8 +1,8 @@
-//! Test support (feature `test-util`): RSA keys that mint Clerk-shaped tokens, and a fake
-//! Clerk (JWKS and Backend API) served over real HTTP on loopback.
+//! Test support: RSA keys that mint Clerk-shaped tokens, a fake Clerk (JWKS and Backend API)
+//! served over real HTTP on loopback, fresh tables on the local stack.
 //!
-//! Used by this crate's tests, the functions' tests, the benchmarks and the development
-//! tooling that signs sample events. Never enabled in a deployed build.
+//! A crate of its own, a dev-dependency of the crates that test with it (and a dependency of
+//! the development tools), so no shipped or benchmarked function is ever built with it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -25,26 +25,45 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// SDK configuration for the local stack; panics with directions when it is not up.
+/// The tests' fixed "now", in Unix seconds.
+pub const NOW: i64 = 1_795_701_600;
+
+/// A clock stopped at [`NOW`] (tests move it with `advance`).
+pub fn clock() -> Arc<shared::clock::ManualClock> {
+    Arc::new(shared::clock::ManualClock::at(NOW as u64))
+}
+
+/// The configuration these variables describe, nothing read from the environment; the first
+/// pair with a name wins, so overrides go first.
+pub fn config<K: AsRef<str>, V: AsRef<str>>(vars: &[(K, V)]) -> shared::Config {
+    shared::Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.as_ref().to_owned())
+    })
+    .expect("a valid test configuration")
+}
+
 pub async fn local_stack_sdk_config() -> aws_config::SdkConfig {
     assert!(
         std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| v.starts_with("http://127.")),
         "these tests need the local stack: run them with `make test` \
          (or `infra/with-stack.sh cargo test`)"
     );
-    crate::aws::sdk_config().await
+    shared::aws::sdk_config().await
 }
 
 /// A store over a fresh table of the local stack.
-pub async fn fresh_store() -> crate::UserStore {
+pub async fn fresh_store() -> shared::UserStore {
     let client = aws_sdk_dynamodb::Client::new(&local_stack_sdk_config().await);
     let table = fresh_table(&client).await;
-    crate::UserStore::new(client, table)
+    shared::UserStore::new(client, table)
 }
 
 /// A store over a table that does not exist: every call fails as when DynamoDB is down.
-pub async fn missing_table_store() -> crate::UserStore {
+pub async fn missing_table_store() -> shared::UserStore {
     let client = aws_sdk_dynamodb::Client::new(&local_stack_sdk_config().await);
-    crate::UserStore::new(client, "no-such-table")
+    shared::UserStore::new(client, "no-such-table")
 }
 
 /// A Clerk profile with just the fields most tests care about (stamp 1).
@@ -52,8 +71,8 @@ pub fn profile(
     clerk_user_id: &str,
     email: Option<&str>,
     username: &str,
-) -> crate::store::ClerkProfile {
-    crate::store::ClerkProfile {
+) -> shared::store::ClerkProfile {
+    shared::store::ClerkProfile {
         clerk_user_id: clerk_user_id.to_owned(),
         email: email.map(str::to_owned),
         username: username.to_owned(),
@@ -68,7 +87,7 @@ pub fn profile(
 
 /// The users table definition, as committed in `infra/users-table.json`.
 pub fn table_spec() -> Value {
-    serde_json::from_str(include_str!("../../infra/users-table.json"))
+    serde_json::from_str(include_str!("../../../infra/users-table.json"))
         .expect("users-table.json is JSON")
 }
 
@@ -226,7 +245,7 @@ impl TestKey {
 
     /// The header Clerk puts on session tokens, with this key's `kid`.
     pub fn session_header(&self) -> Value {
-        json!({ "alg": "RS256", "cat": crate::token::CATEGORY_SESSION, "kid": self.kid, "typ": "JWT" })
+        json!({ "alg": "RS256", "cat": shared::token::CATEGORY_SESSION, "kid": self.kid, "typ": "JWT" })
     }
 
     /// A session token for `sub`, issued by `issuer` at `now` and valid for 60 s, as Clerk
