@@ -57,7 +57,7 @@ bench: ## benchmarks: token and webhook verification (criterion), authorizer col
 
 fuzz: ## the fuzz tests with many more cases, before a release (CASES=20000; make test runs 64)
 	cargo build --workspace --all-targets
-	FUZZ_CASES=$(CASES) infra/with-stack.sh cargo test -p shared -p authorizer -p webhook -p users --test fuzz
+	FUZZ_CASES=$(CASES) infra/with-stack.sh cargo test -p shared -p authorizer -p webhook -p users --test it fuzz::
 
 fmt: ## format the code
 	cargo fmt --all

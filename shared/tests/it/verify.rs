@@ -1,8 +1,6 @@
 //! Token verification, one table row per rule, against a JWKS served over loopback HTTP
 //! and a clock set by the test, so skew boundaries are exact to the second.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;

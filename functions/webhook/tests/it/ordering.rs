@@ -3,9 +3,7 @@
 //! result of applying the events in Clerk's order — and once deleted, holds no personal data
 //! whatever arrives after the delete.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};

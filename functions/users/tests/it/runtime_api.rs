@@ -1,14 +1,12 @@
 //! The real `users` binary, driven through the Lambda runtime API (tools/devtools).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::Path;
 use std::time::Duration;
 
 use devtools::{Function, RuntimeApi};
 use serde_json::{Value, json};
 
-const EVENT: &str = include_str!("data/apigw_v2_request.json");
+const EVENT: &str = include_str!("../data/apigw_v2_request.json");
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

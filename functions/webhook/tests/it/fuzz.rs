@@ -4,9 +4,7 @@
 //! written unless the signed id, timestamp, signature and body are intact. `FUZZ_CASES`
 //! sets the case count (`make fuzz`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use devtools::fuzz::{cases, mutated, mutations};

@@ -2,9 +2,7 @@
 //! (keyed by the template's identity sources, for its `ReauthorizeEvery`): a decision may
 //! depend only on what is in the cache key, so no caller rides another caller's allow.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
 //! Signed API Gateway v2 deliveries through the webhook handler into DynamoDB (moto), read
 //! back through the store.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -14,9 +12,9 @@ use support::{
     NOW, SECRET, deleted_event, fixture, request, send, signed, signed_with, user_event,
 };
 
-const CREATED: &str = include_str!("data/clerk/user.created.json");
-const UPDATED: &str = include_str!("data/clerk/user.updated.json");
-const DELETED: &str = include_str!("data/clerk/user.deleted.json");
+const CREATED: &str = include_str!("../data/clerk/user.created.json");
+const UPDATED: &str = include_str!("../data/clerk/user.updated.json");
+const DELETED: &str = include_str!("../data/clerk/user.deleted.json");
 
 fn ok(code: &str) -> (i64, String) {
     (200, code.to_owned())

@@ -1,8 +1,6 @@
 //! The user store against a real DynamoDB-protocol server (moto, from the local stack).
 //! Each test works in a table of its own.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::HashSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -2,8 +2,6 @@
 //! identity sources and cache TTL from template.yaml), a fresh table of the local stack, the
 //! development key and webhook secret.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

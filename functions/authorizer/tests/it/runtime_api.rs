@@ -1,8 +1,6 @@
 //! The real `authorizer` binary, driven through the Lambda runtime API (the emulator in
 //! tools/devtools), with keys on loopback HTTP and users in moto: what runs on AWS.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +10,7 @@ use shared::store::NewUserFlags;
 use testkit::{self, FakeClerk, TestKey};
 
 const ISSUER: &str = "https://clerk.example.com";
-const HTTP_V2: &str = include_str!("data/http_v2.json");
+const HTTP_V2: &str = include_str!("../data/http_v2.json");
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn binary() -> &'static Path {

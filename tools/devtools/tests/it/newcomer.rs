@@ -3,9 +3,7 @@
 //! function that cannot start is reported at once with its error, and `dev-user` makes a
 //! user through the webhook and a token that works.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

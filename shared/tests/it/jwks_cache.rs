@@ -1,7 +1,5 @@
 //! The JWKS cache, judged by the HTTP requests a loopback fake Clerk receives.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 

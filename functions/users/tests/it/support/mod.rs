@@ -1,14 +1,6 @@
 //! Test support: API Gateway events for the users API, and a check of every response
 //! against `openapi.json`.
 
-#![allow(
-    dead_code,
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
-
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
@@ -18,9 +10,9 @@ use testkit::FakeClerk;
 use users::Users;
 
 pub use testkit::NOW;
-const V2: &str = include_str!("../data/apigw_v2_request.json");
-const REST: &str = include_str!("../data/apigw_rest_request.json");
-const SPEC: &str = include_str!("../../openapi.json");
+const V2: &str = include_str!("../../data/apigw_v2_request.json");
+const REST: &str = include_str!("../../data/apigw_rest_request.json");
+const SPEC: &str = include_str!("../../../openapi.json");
 
 pub struct Fixture {
     pub users: Users,

@@ -1,7 +1,5 @@
 //! Test support: signed API Gateway v2 deliveries and a webhook over a fresh moto table.
 
-#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -14,7 +12,7 @@ use webhook::{Webhook, handler};
 
 pub const SECRET: &str = "whsec_bG9jYWwtZGV2ZWxvcG1lbnQtd2ViaG9vay1zZWNyZXQ=";
 pub use testkit::NOW;
-const BASE: &str = include_str!("../data/apigw_v2_post.json");
+const BASE: &str = include_str!("../../data/apigw_v2_post.json");
 
 pub struct Fixture {
     pub webhook: Webhook,

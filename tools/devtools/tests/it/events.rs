@@ -2,8 +2,6 @@
 //! API, in order, against a fresh table of the local stack, and produces the outcome it is
 //! meant to. The committed files must match what `make events` builds, so they cannot rot.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

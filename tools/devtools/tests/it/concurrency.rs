@@ -9,9 +9,7 @@
 //! freely between requests. The interleavings that once lost, stripped or refused an email
 //! are forced with the proxy's holds; shuffled, duplicated histories then run free.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,6 @@
 //! The authorizer handler over fixture events of all three API Gateway shapes, with keys
 //! served over loopback HTTP and users in DynamoDB (moto, from the local stack).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::{Arc, OnceLock};
 
 use authorizer::{Authorizer, handler};
@@ -18,9 +16,9 @@ const PUBLISHABLE_KEY: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
 use testkit::NOW;
 const STAGE_WIDE: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/*/*";
 
-const HTTP_V2: &str = include_str!("data/http_v2.json");
-const REST_TOKEN: &str = include_str!("data/rest_token.json");
-const REST_REQUEST: &str = include_str!("data/rest_request.json");
+const HTTP_V2: &str = include_str!("../data/http_v2.json");
+const REST_TOKEN: &str = include_str!("../data/rest_token.json");
+const REST_REQUEST: &str = include_str!("../data/rest_request.json");
 const FLAVOURS: [(&str, &str); 3] = [
     ("http-v2", HTTP_V2),
     ("rest-token", REST_TOKEN),

@@ -1,9 +1,7 @@
 //! The users API through API Gateway v2 (and REST) proxy events, against DynamoDB (moto)
 //! and a loopback fake of Clerk's Backend API. Every answer is checked against openapi.json.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 

@@ -1,9 +1,7 @@
 //! The real `webhook` binary, driven through the Lambda runtime API (tools/devtools), with
 //! the local stack's secret (Secrets Manager on moto) and a fresh table.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,7 +1,5 @@
 //! The secrets provider against Secrets Manager on the local stack (moto).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration;
 
 use shared::{SecretsError, SecretsProvider};

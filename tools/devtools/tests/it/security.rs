@@ -1,9 +1,7 @@
 //! The gate's edges, tried as an attacker and an operator would, against the real binaries
 //! (behind the local gateway where the deployed behaviour matters) on the local stack.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +16,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A change to a token's claims.
 type ClaimsEdit<'a> = dyn Fn(&mut Value) + 'a;
-const AUTH_HTTP_V2: &str = include_str!("../../../functions/authorizer/tests/data/http_v2.json");
+const AUTH_HTTP_V2: &str = include_str!("../../../../functions/authorizer/tests/data/http_v2.json");
 
 /// One function binary over its own runtime API emulator.
 struct Lambda {

@@ -5,9 +5,7 @@
 //! with `panic = "abort"`), and no answer is a 5xx: with the store and Clerk up, every failure
 //! is the request's. `FUZZ_CASES` sets the case count (`make fuzz`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use devtools::fuzz::{cases, mutated, mutations};
 use lambda_http::request::LambdaRequest;
@@ -17,7 +15,7 @@ use serde_json::{Value, json};
 use shared::store::{ClerkProfile, NewUserFlags};
 use support::{context, fixture};
 
-const V2: &str = include_str!("data/apigw_v2_request.json");
+const V2: &str = include_str!("../data/apigw_v2_request.json");
 
 fn event(method: &str, path: &str, query: &str, body: Option<&str>, ctx: &Value) -> Value {
     let mut e: Value = serde_json::from_str(V2).unwrap();

@@ -1,0 +1,7 @@
+//! Integration tests of `authorizer`: one binary (one link), a module per concern.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod events;
+mod fuzz;
+mod runtime_api;

@@ -1,0 +1,9 @@
+//! Integration tests of `webhook`: one binary (one link), a module per concern.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod deliveries;
+mod fuzz;
+mod ordering;
+mod runtime_api;
+mod support;
