@@ -26,7 +26,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::clock::{Clock, SystemClock};
-use shared::keys::{CachePolicy, JwksCache, KeySource, RsaKey, http_client};
+use shared::http;
+use shared::keys::{CachePolicy, JwksCache, KeySource, RsaKey};
 use shared::token::{Keys, Rules};
 use shared::{Secret, Verifier};
 use testkit::{FakeClerk, TestKey, session_claims};
@@ -85,7 +86,7 @@ fn bench(c: &mut Criterion) {
         let clerk = FakeClerk::start().await;
         clerk.serve_keys("/jwks", &[&key]);
         let cache = JwksCache::new(
-            http_client().unwrap(),
+            http::client().unwrap(),
             format!("{}/jwks", clerk.url()),
             None,
             CachePolicy::default(),
@@ -98,7 +99,7 @@ fn bench(c: &mut Criterion) {
     let pem_key = RsaKey::from_pem(&key.public_pem()).unwrap();
     let pem_keys = Keys::from_source(
         KeySource::Pem(Secret::new(key.public_pem())),
-        http_client().unwrap(),
+        http::client().unwrap(),
         CachePolicy::default(),
         Arc::clone(&clock),
     )

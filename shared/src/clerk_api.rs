@@ -1,8 +1,11 @@
 //! The one Backend API call the users API makes: fetching a user for the lazy sync.
 
 use crate::clerk::{ClerkUser, is_user_id};
-use crate::keys::{FetchError, read_capped};
+use crate::http::{FetchError, read_capped};
 use crate::redacted::Secret;
+
+/// Largest user object read; Clerk's are a few KiB.
+pub const MAX_USER_BYTES: usize = 64 * 1024;
 
 /// Why the Backend API gave no user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,10 +51,12 @@ pub async fn get_user(
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
     }
-    let body = read_capped(response).await.map_err(|e| match e {
-        FetchError::Status(status) => ApiError::Unavailable(format!("HTTP status {status}")),
-        other => ApiError::Unavailable(other.to_string()),
-    })?;
+    let body = read_capped(response, MAX_USER_BYTES)
+        .await
+        .map_err(|e| match e {
+            FetchError::Status(status) => ApiError::Unavailable(format!("HTTP status {status}")),
+            other => ApiError::Unavailable(other.to_string()),
+        })?;
     let user: ClerkUser = serde_json::from_slice(&body).map_err(|_| ApiError::Malformed)?;
     // The id in the path is what we asked for; never store a user under another id.
     if user.id != clerk_user_id {

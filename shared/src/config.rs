@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use crate::list::split_list;
 use crate::publishable_key::{PublishableKey, PublishableKeyError};
-use crate::secrets::ClerkSecrets;
 
 /// Default Backend API base.
 pub const DEFAULT_API_URL: &str = "https://api.clerk.com";
@@ -252,11 +252,6 @@ impl Config {
             None => Ok(self.publishable_key()?.issuer()),
         }
     }
-
-    /// The original `ClerkConfig.is_configured`: a secret key and a publishable key are set.
-    pub fn is_configured(&self, secrets: &ClerkSecrets) -> bool {
-        self.publishable_key.is_some() && secrets.secret_key.is_some()
-    }
 }
 
 fn malformed(var: &'static str, reason: impl ToString) -> ConfigError {
@@ -294,14 +289,6 @@ fn at_least_one_second(value: Duration, var: &'static str) -> Result<Duration, C
         return Err(malformed(var, "expected at least 1 second"));
     }
     Ok(value)
-}
-
-/// Comma- or whitespace-separated list, empty entries dropped.
-pub(crate) fn split_list(raw: &str) -> Vec<String> {
-    raw.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Keys and identities are fetched from these URLs, so plain HTTP is allowed only to
@@ -349,7 +336,6 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::redacted::Secret;
 
     const PK: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
 
@@ -583,24 +569,5 @@ mod tests {
             );
         }
         assert!(load(&[("STAGE", "staging")]).is_ok());
-    }
-
-    #[test]
-    fn is_configured_needs_secret_key_and_publishable_key() {
-        let with_pk = load(&[("CLERK_PUBLISHABLE_KEY", PK)]).unwrap();
-        let without_pk = load(&[]).unwrap();
-        let with_sk = ClerkSecrets {
-            secret_key: Some(Secret::new("sk_test_x")),
-            ..ClerkSecrets::default()
-        };
-        assert!(with_pk.is_configured(&with_sk));
-        assert!(!with_pk.is_configured(&ClerkSecrets::default()));
-        assert!(!without_pk.is_configured(&with_sk));
-    }
-
-    #[test]
-    fn lists_split_on_commas_and_spaces() {
-        assert_eq!(split_list(" a, b  c,,d "), ["a", "b", "c", "d"]);
-        assert!(split_list(" , ").is_empty());
     }
 }

@@ -4,7 +4,9 @@
 //! - [`PublishableKey`]: the Frontend API host, issuer and JWKS URL inside `pk_…` keys.
 //! - [`secrets`]: Clerk's secrets from Secrets Manager (or the environment), cached.
 //! - [`store`]: users in DynamoDB, with atomic uniqueness and Clerk-ordered writes.
-//! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache.
+//! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache. Neither
+//!   reads the environment: [`services`] (the composition root) builds them from [`config`].
+//! - [`http`]: the HTTP client for Clerk and capped body reads (keys and Backend API).
 //! - [`svix`]: webhook signatures; [`clerk`]: Clerk's events and users; [`mirror`]: storing
 //!   a Clerk user (webhook and lazy sync share it); [`clerk_api`]: the Backend API call.
 //! - [`logging`]: log output as Lambda expects it.
@@ -20,7 +22,9 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod dev;
+pub mod http;
 pub mod keys;
+mod list;
 pub mod logging;
 pub mod mirror;
 mod publishable_key;

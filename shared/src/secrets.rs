@@ -17,7 +17,7 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{Config, split_list};
+use crate::list::split_list;
 use crate::redacted::Secret;
 
 /// Names of the three secrets, in the environment and as keys of the JSON secret.
@@ -156,26 +156,27 @@ pub struct SecretsProvider {
 }
 
 impl SecretsProvider {
-    /// Secrets Manager when `config.secret_arn` is set, else the process environment.
-    pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
-        match &config.secret_arn {
-            Some(arn) => {
-                let timeouts = TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_attempt_timeout(Duration::from_millis(1500))
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build();
-                let client_config = aws_sdk_secretsmanager::config::Builder::from(sdk)
-                    .timeout_config(timeouts)
-                    .build();
-                Self::secrets_manager(
-                    aws_sdk_secretsmanager::Client::from_conf(client_config),
-                    arn.clone(),
-                    config.secrets_cache_ttl,
-                )
-            }
-            None => Self::fixed(ClerkSecrets::from_lookup(|name| std::env::var(name).ok())),
-        }
+    /// Reads the secret `arn` through a client made from `sdk`, with timeouts that fit
+    /// inside a request, reusing a value for `ttl`.
+    pub fn from_secret_arn(sdk: &aws_config::SdkConfig, arn: &str, ttl: Duration) -> Self {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(Duration::from_millis(1500))
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
+        let client_config = aws_sdk_secretsmanager::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build();
+        Self::secrets_manager(
+            aws_sdk_secretsmanager::Client::from_conf(client_config),
+            arn,
+            ttl,
+        )
+    }
+
+    /// The values of the process environment, read once.
+    pub fn from_env() -> Self {
+        Self::fixed(ClerkSecrets::from_lookup(|name| std::env::var(name).ok()))
     }
 
     /// Always the same values (environment mode, tests).

@@ -1,13 +1,16 @@
 //! What every function builds once per cold start: configuration, secrets, the user store,
-//! an HTTP client for Clerk and a clock.
+//! an HTTP client for Clerk and a clock. The composition root: the one module that turns the
+//! configuration into the parts (`keys`, `token`, `secrets` know no environment variable).
 
 use std::sync::{Arc, OnceLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::keys::FetchError;
-use crate::secrets::SecretsProvider;
+use crate::http::FetchError;
+use crate::keys::{CachePolicy, KeyError, KeySource};
+use crate::secrets::{ClerkSecrets, SecretsProvider};
 use crate::store::UserStore;
+use crate::token::{Keys, Rules, Verifier};
 
 /// The shared dependencies of the functions' handlers.
 pub struct Services {
@@ -58,7 +61,7 @@ impl Services {
         }
         let sdk = crate::aws::sdk_config_at(config.local_endpoint.as_deref()).await;
         let store = UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table()?);
-        let secrets = SecretsProvider::from_config(&config, &sdk);
+        let secrets = secrets_provider(&config, &sdk);
         Ok(Self::new(config, secrets, store, Arc::new(SystemClock)))
     }
 
@@ -68,7 +71,141 @@ impl Services {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        let client = crate::keys::http_client()?;
+        let client = crate::http::client()?;
         Ok(self.http.get_or_init(|| client))
+    }
+}
+
+/// Why a [`Verifier`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A configuration variable is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `CLERK_JWT_KEY` is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// Secrets Manager when `CLERK_SECRET_ARN` is set, else the process environment.
+pub fn secrets_provider(config: &Config, sdk: &aws_config::SdkConfig) -> SecretsProvider {
+    match &config.secret_arn {
+        Some(arn) => SecretsProvider::from_secret_arn(sdk, arn, config.secrets_cache_ttl),
+        None => SecretsProvider::from_env(),
+    }
+}
+
+/// Where keys come from, by the documented order of precedence.
+pub fn key_source(config: &Config, secrets: &ClerkSecrets) -> Result<KeySource, ConfigError> {
+    if let Some(pem) = &secrets.jwt_key {
+        return Ok(KeySource::Pem(pem.clone()));
+    }
+    if let Some(url) = &config.jwks_url {
+        return Ok(KeySource::Jwks {
+            url: url.clone(),
+            bearer: None,
+        });
+    }
+    if let Some(secret_key) = &secrets.secret_key {
+        return Ok(KeySource::Jwks {
+            url: format!("{}/v1/jwks", config.api_url),
+            bearer: Some(secret_key.clone()),
+        });
+    }
+    Ok(KeySource::Jwks {
+        url: config.publishable_key()?.jwks_url(),
+        bearer: None,
+    })
+}
+
+/// The verifier the configuration describes (key source, issuer, parties, audience…).
+pub fn verifier(
+    config: &Config,
+    secrets: &ClerkSecrets,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+) -> Result<Verifier, SetupError> {
+    let seconds = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let rules = Rules {
+        issuer: config.issuer()?,
+        authorized_parties: config.authorized_parties.clone(),
+        audience: config.audience.clone(),
+        clock_skew_seconds: seconds(config.clock_skew),
+        allow_pending_sessions: config.allow_pending_sessions,
+        allow_missing_sid: config.allow_missing_sid,
+        max_lifetime_seconds: seconds(config.max_token_lifetime),
+    };
+    let policy = CachePolicy {
+        ttl: config.jwks_cache_ttl,
+        ..CachePolicy::default()
+    };
+    let source = key_source(config, secrets)?;
+    let keys = Keys::from_source(source, http, policy, Arc::clone(&clock))?;
+    Ok(Verifier::new(keys, rules, clock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Secret;
+
+    #[test]
+    fn source_precedence() {
+        let pk = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
+        let config = |jwks: Option<&str>| {
+            Config::from_lookup(|name| match name {
+                "CLERK_PUBLISHABLE_KEY" => Some(pk.into()),
+                "CLERK_JWKS_URL" => jwks.map(Into::into),
+                _ => None,
+            })
+            .unwrap()
+        };
+        let secrets = |sk: Option<&str>, pem: Option<&str>| {
+            ClerkSecrets::from_lookup(|name| match name {
+                "CLERK_SECRET_KEY" => sk.map(Into::into),
+                "CLERK_JWT_KEY" => pem.map(Into::into),
+                _ => None,
+            })
+        };
+        let pem = "-----BEGIN PUBLIC KEY-----";
+        assert_eq!(
+            key_source(
+                &config(Some("https://k.example/jwks")),
+                &secrets(Some("sk"), Some(pem))
+            ),
+            Ok(KeySource::Pem(Secret::new(pem)))
+        );
+        assert_eq!(
+            key_source(
+                &config(Some("https://k.example/jwks")),
+                &secrets(Some("sk"), None)
+            ),
+            Ok(KeySource::Jwks {
+                url: "https://k.example/jwks".into(),
+                bearer: None
+            })
+        );
+        assert_eq!(
+            key_source(&config(None), &secrets(Some("sk_test_1"), None)),
+            Ok(KeySource::Jwks {
+                url: "https://api.clerk.com/v1/jwks".into(),
+                bearer: Some(Secret::new("sk_test_1"))
+            })
+        );
+        assert_eq!(
+            key_source(&config(None), &secrets(None, None)),
+            Ok(KeySource::Jwks {
+                url: "https://clerk.example.com/.well-known/jwks.json".into(),
+                bearer: None
+            })
+        );
+        let bare = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(
+            key_source(&bare, &secrets(None, None)),
+            Err(ConfigError::Missing {
+                var: "CLERK_PUBLISHABLE_KEY"
+            })
+        );
     }
 }

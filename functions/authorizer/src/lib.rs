@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::token::{Rejection, SetupError};
+use shared::services::SetupError;
+use shared::token::Rejection;
 use shared::{CallerContext, ClerkSecrets, Config, ConfigError, Services, Verifier};
 
 pub use decision::Decision;
@@ -91,7 +92,7 @@ impl Authorizer {
             "config-invalid"
         })?;
         let verifier =
-            Verifier::from_config(&s.config, &secrets, http.clone(), Arc::clone(&s.clock))
+            shared::services::verifier(&s.config, &secrets, http.clone(), Arc::clone(&s.clock))
                 .map(Arc::new)
                 .map_err(|error: SetupError| {
                     tracing::error!(%error, "authorizer misconfigured");

@@ -23,14 +23,10 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 
 pub use cache::{CachePolicy, JwksCache, Miss};
-pub use fetch::{
-    CONNECT_TIMEOUT, FetchError, MAX_JWKS_BYTES, TOTAL_TIMEOUT, http_client, read_capped,
-};
+pub use fetch::{JwksError, MAX_JWKS_BYTES};
 pub use provider::install_crypto_provider;
 
-use crate::config::{Config, ConfigError};
 use crate::redacted::Secret;
-use crate::secrets::ClerkSecrets;
 
 /// Smallest accepted RSA modulus, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -248,31 +244,6 @@ pub enum KeySource {
     },
 }
 
-impl KeySource {
-    /// Picks the source by the documented order of precedence.
-    pub fn from_config(config: &Config, secrets: &ClerkSecrets) -> Result<Self, ConfigError> {
-        if let Some(pem) = &secrets.jwt_key {
-            return Ok(Self::Pem(pem.clone()));
-        }
-        if let Some(url) = &config.jwks_url {
-            return Ok(Self::Jwks {
-                url: url.clone(),
-                bearer: None,
-            });
-        }
-        if let Some(secret_key) = &secrets.secret_key {
-            return Ok(Self::Jwks {
-                url: format!("{}/v1/jwks", config.api_url),
-                bearer: Some(secret_key.clone()),
-            });
-        }
-        Ok(Self::Jwks {
-            url: config.publishable_key()?.jwks_url(),
-            bearer: None,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use jsonwebtoken::DecodingKeyKind;
@@ -371,65 +342,6 @@ mod tests {
         assert_eq!(
             RsaKey::from_pem(&pkcs1_pem(&short, &e)).unwrap_err(),
             KeyError::InvalidPem("modulus shorter than 2048 bits")
-        );
-    }
-
-    #[test]
-    fn source_precedence() {
-        let pk = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
-        let config = |jwks: Option<&str>| {
-            Config::from_lookup(|name| match name {
-                "CLERK_PUBLISHABLE_KEY" => Some(pk.into()),
-                "CLERK_JWKS_URL" => jwks.map(Into::into),
-                _ => None,
-            })
-            .unwrap()
-        };
-        let secrets = |sk: Option<&str>, pem: Option<&str>| {
-            ClerkSecrets::from_lookup(|name| match name {
-                "CLERK_SECRET_KEY" => sk.map(Into::into),
-                "CLERK_JWT_KEY" => pem.map(Into::into),
-                _ => None,
-            })
-        };
-        let pem = "-----BEGIN PUBLIC KEY-----";
-        assert_eq!(
-            KeySource::from_config(
-                &config(Some("https://k.example/jwks")),
-                &secrets(Some("sk"), Some(pem))
-            ),
-            Ok(KeySource::Pem(Secret::new(pem)))
-        );
-        assert_eq!(
-            KeySource::from_config(
-                &config(Some("https://k.example/jwks")),
-                &secrets(Some("sk"), None)
-            ),
-            Ok(KeySource::Jwks {
-                url: "https://k.example/jwks".into(),
-                bearer: None
-            })
-        );
-        assert_eq!(
-            KeySource::from_config(&config(None), &secrets(Some("sk_test_1"), None)),
-            Ok(KeySource::Jwks {
-                url: "https://api.clerk.com/v1/jwks".into(),
-                bearer: Some(Secret::new("sk_test_1"))
-            })
-        );
-        assert_eq!(
-            KeySource::from_config(&config(None), &secrets(None, None)),
-            Ok(KeySource::Jwks {
-                url: "https://clerk.example.com/.well-known/jwks.json".into(),
-                bearer: None
-            })
-        );
-        let bare = Config::from_lookup(|_| None).unwrap();
-        assert_eq!(
-            KeySource::from_config(&bare, &secrets(None, None)),
-            Err(ConfigError::Missing {
-                var: "CLERK_PUBLISHABLE_KEY"
-            })
         );
     }
 }

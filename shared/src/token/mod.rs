@@ -28,9 +28,7 @@ pub use claims::{Claims, DEFAULT_MAX_LIFETIME_SECONDS, Organization, Rules};
 pub use rejection::Rejection;
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
 use crate::keys::{CachePolicy, JwksCache, KeyError, KeySource, Miss, RsaKey};
-use crate::secrets::ClerkSecrets;
 
 /// Tokens larger than this are refused without being parsed.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -38,18 +36,6 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
 /// Clerk's `cat` value that instances may stamp on every token class: it says nothing.
 pub const CATEGORY_IGNORE: &str = "cl_I7d4PD111III";
-
-/// Why a [`Verifier`] could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SetupError {
-    /// A configuration variable is missing or malformed.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// `CLERK_JWT_KEY` is unusable.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-}
 
 /// Where the verifier gets keys.
 pub enum Keys {
@@ -122,32 +108,6 @@ impl Verifier {
             rules,
             clock,
         }
-    }
-
-    /// The verifier the configuration describes (key source, issuer, parties, audience…).
-    pub fn from_config(
-        config: &Config,
-        secrets: &ClerkSecrets,
-        http: reqwest::Client,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, SetupError> {
-        let seconds = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        let rules = Rules {
-            issuer: config.issuer()?,
-            authorized_parties: config.authorized_parties.clone(),
-            audience: config.audience.clone(),
-            clock_skew_seconds: seconds(config.clock_skew),
-            allow_pending_sessions: config.allow_pending_sessions,
-            allow_missing_sid: config.allow_missing_sid,
-            max_lifetime_seconds: seconds(config.max_token_lifetime),
-        };
-        let policy = CachePolicy {
-            ttl: config.jwks_cache_ttl,
-            ..CachePolicy::default()
-        };
-        let source = KeySource::from_config(config, secrets)?;
-        let keys = Keys::from_source(source, http, policy, Arc::clone(&clock))?;
-        Ok(Self::new(keys, rules, clock))
     }
 
     /// The key source.

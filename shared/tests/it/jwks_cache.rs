@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use shared::clock::{Clock, ManualClock};
-use shared::keys::{CachePolicy, JwksCache, Miss, http_client};
+use shared::http;
+use shared::keys::{CachePolicy, JwksCache, Miss};
 use testkit::{FakeClerk, Reply, TestKey};
 
 const NOW: u64 = 1_765_000_000;
@@ -32,7 +33,7 @@ async fn fixture(policy: CachePolicy) -> Fixture {
     let clock = Arc::new(ManualClock::at(NOW));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let cache = Arc::new(JwksCache::new(
-        http_client().unwrap(),
+        http::client().unwrap(),
         format!("{}/jwks", clerk.url()),
         None,
         policy,

@@ -230,7 +230,8 @@ async fn the_local_stack_secret_is_readable_through_config() {
         config.secret_arn.is_some(),
         "the local stack sets CLERK_SECRET_ARN"
     );
-    let provider = SecretsProvider::from_config(&config, &testkit::local_stack_sdk_config().await);
+    let provider =
+        shared::services::secrets_provider(&config, &testkit::local_stack_sdk_config().await);
     let secrets = provider.get().await.unwrap();
     assert!(secret_key(&secrets).starts_with("sk_test_"));
     assert_eq!(secrets.webhook_secrets.len(), 1);

@@ -7,7 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
-use shared::keys::{CachePolicy, JwksCache, http_client};
+use shared::http;
+use shared::keys::{CachePolicy, JwksCache};
 use shared::token::{Keys, MAX_TOKEN_BYTES, Rules};
 use shared::{Config, Rejection, Verifier};
 use testkit::{FakeClerk, Reply, TestKey, session_claims};
@@ -41,7 +42,7 @@ async fn verifier_with(rules: Rules) -> (Verifier, FakeClerk) {
     clerk.serve_keys("/jwks", &[key()]);
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
     let cache = JwksCache::new(
-        http_client().unwrap(),
+        http::client().unwrap(),
         format!("{}/jwks", clerk.url()),
         None,
         CachePolicy::default(),
@@ -463,7 +464,8 @@ async fn pem_key_verifies_without_any_network_or_kid() {
         (name == "CLERK_JWT_KEY").then(|| pem_one_line.clone())
     });
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
-    let verifier = Verifier::from_config(&config, &secrets, http_client().unwrap(), clock).unwrap();
+    let verifier =
+        shared::services::verifier(&config, &secrets, http::client().unwrap(), clock).unwrap();
     verifier.prefetch().await;
     let token = signed(without(header(), "kid"), claims());
     assert_eq!(verifier.verify(&token).await.unwrap().sub, "user_1");
@@ -492,7 +494,8 @@ async fn backend_api_jwks_is_fetched_with_the_secret_key() {
         (name == "CLERK_SECRET_KEY").then(|| "sk_test_abc".to_owned())
     });
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
-    let verifier = Verifier::from_config(&config, &secrets, http_client().unwrap(), clock).unwrap();
+    let verifier =
+        shared::services::verifier(&config, &secrets, http::client().unwrap(), clock).unwrap();
     assert_eq!(
         verifier
             .verify(&signed(header(), claims()))
@@ -518,12 +521,12 @@ async fn invalid_pem_is_a_setup_error() {
         (name == "CLERK_JWT_KEY").then(|| "not a pem".to_owned())
     });
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(NOW as u64));
-    let err = Verifier::from_config(&config, &secrets, http_client().unwrap(), clock)
+    let err = shared::services::verifier(&config, &secrets, http::client().unwrap(), clock)
         .err()
         .unwrap();
     assert_eq!(
         err,
-        shared::token::SetupError::Key(shared::keys::KeyError::InvalidPem(
+        shared::services::SetupError::Key(shared::keys::KeyError::InvalidPem(
             "no BEGIN PUBLIC KEY line"
         ))
     );
