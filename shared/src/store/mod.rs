@@ -37,6 +37,7 @@
 
 mod cursor;
 mod item;
+mod plan;
 
 use std::fmt;
 
@@ -468,27 +469,11 @@ impl UserStore {
         clerk_user_id: &str,
         deleted_at_ms: i64,
     ) -> Result<Written, StoreError> {
-        let deleted_at = from_millis(deleted_at_ms);
-        for _ in 0..MAX_ATTEMPTS {
-            let current = self.load(clerk_user_id).await?;
-            let now = item::now();
-            let (next, applied) = match &current {
-                Some(cur) if cur.user.deleted_at.is_some() => return Err(StoreError::Stale),
-                Some(cur) => (scrubbed(&cur.user, deleted_at, now), Applied::Updated),
-                None => (tombstone(clerk_user_id, deleted_at, now), Applied::Created),
-            };
-            match self.commit(&next, current.as_ref(), None, false).await {
-                Ok(()) => {
-                    return Ok(Written {
-                        user: next,
-                        applied,
-                    });
-                }
-                Err(CommitError::Raced) => {}
-                Err(CommitError::Store(e)) => return Err(e),
-            }
-        }
-        Err(contention())
+        let deleted_at = plan::from_millis(deleted_at_ms);
+        self.write_decided(clerk_user_id, None, false, |current, now| {
+            plan::deletion(current, clerk_user_id, deleted_at, now)
+        })
+        .await
     }
 
     /// Settles who keeps `email`, which an event of Clerk state `clerk_stamp` claims for
@@ -506,8 +491,8 @@ impl UserStore {
         email: &str,
         clerk_stamp: i64,
     ) -> Result<Settlement, StoreError> {
-        let guard_key = guard_pk(UniqueField::Email, email);
-        for _ in 0..MAX_ATTEMPTS {
+        let guard_key = &guard_pk(UniqueField::Email, email);
+        until_not_raced(|| async move {
             let Some(guard) = self.get_item(guard_key.clone()).await? else {
                 return Ok(Settlement::Freed);
             };
@@ -522,7 +507,7 @@ impl UserStore {
                     && h.user
                         .email
                         .as_deref()
-                        .is_some_and(|e| guard_pk(UniqueField::Email, e) == guard_key)
+                        .is_some_and(|e| guard_pk(UniqueField::Email, e) == *guard_key)
             });
             let outcome = match holder {
                 Some(holder) if holds && holder.user.clerk_updated_at >= clerk_stamp => {
@@ -545,17 +530,14 @@ impl UserStore {
                     outcome
                 }
                 holder => {
-                    self.clear_orphan_guard(&guard_key, &owner, holder.map(|h| h.version))
+                    self.clear_orphan_guard(guard_key, &owner, holder.map(|h| h.version))
                         .await
                 }
             };
-            match outcome {
-                Ok(()) => return Ok(Settlement::Freed),
-                Err(CommitError::Raced) => {}
-                Err(CommitError::Store(e)) => return Err(e),
-            }
-        }
-        Err(contention())
+            outcome?;
+            Ok(Settlement::Freed)
+        })
+        .await
     }
 
     /// Deletes the guard `guard_key` provided, at one instant, it still names `owner` and
@@ -711,56 +693,41 @@ impl UserStore {
         mode: Mode,
         beside: Option<&Holder>,
     ) -> Result<Written, StoreError> {
-        for _ in 0..MAX_ATTEMPTS {
-            let current = self.load(&profile.clerk_user_id).await?;
-            let now = item::now();
-            let (next, applied) = match &current {
-                Some(_) if matches!(mode, Mode::CreateOnly(_)) => {
-                    return Err(StoreError::Conflict {
-                        field: UniqueField::ClerkUserId,
-                    });
-                }
-                Some(cur) if cur.user.clerk_updated_at >= profile.clerk_updated_at => {
-                    return Err(StoreError::Stale);
-                }
-                // A tombstone takes the newer stamp (so every order ends on the same one)
-                // and nothing else: no profile data comes back after a deletion.
-                Some(cur) if let Some(deleted_at) = cur.user.deleted_at => {
-                    // Scrubbed again: a tombstone written before tombstones were scrubbed
-                    // loses its personal data on the next event.
-                    let mut user = scrubbed(&cur.user, deleted_at, now);
-                    user.clerk_updated_at = profile.clerk_updated_at;
-                    (user, Applied::Updated)
-                }
-                Some(cur) => (merge(&cur.user, profile, now), Applied::Updated),
-                None => {
-                    let id = match mode {
-                        Mode::CreateOnly(Some(id)) => id,
-                        _ => Uuid::new_v4(),
-                    };
-                    (new_user(id, profile, flags, now), Applied::Created)
-                }
-            };
-            match self
-                .commit(
-                    &next,
-                    current.as_ref(),
-                    beside,
-                    matches!(mode, Mode::CreateOnly(_)),
-                )
-                .await
-            {
-                Ok(()) => {
-                    return Ok(Written {
-                        user: next,
-                        applied,
-                    });
-                }
-                Err(CommitError::Raced) => {}
-                Err(CommitError::Store(e)) => return Err(e),
-            }
-        }
-        Err(contention())
+        let create_only = matches!(mode, Mode::CreateOnly(_));
+        let id = match mode {
+            Mode::CreateOnly(Some(id)) => id,
+            _ => Uuid::new_v4(),
+        };
+        self.write_decided(
+            &profile.clerk_user_id,
+            beside,
+            create_only,
+            |current, now| plan::clerk_write(current, profile, flags, create_only, id, now),
+        )
+        .await
+    }
+
+    /// The one "read, decide, write; start over when raced" loop of every write that
+    /// replaces a user record: `decide` gets the stored user (if any) and the time.
+    async fn write_decided(
+        &self,
+        clerk_user_id: &str,
+        beside: Option<&Holder>,
+        create_only: bool,
+        decide: impl Fn(Option<&User>, OffsetDateTime) -> Result<(User, Applied), StoreError>,
+    ) -> Result<Written, StoreError> {
+        let decide = &decide;
+        until_not_raced(|| async move {
+            let current = self.load(clerk_user_id).await?;
+            let (next, applied) = decide(current.as_ref().map(|c| &c.user), item::now())?;
+            self.commit(&next, current.as_ref(), beside, create_only)
+                .await?;
+            Ok(Written {
+                user: next,
+                applied,
+            })
+        })
+        .await
     }
 
     /// Writes `next` in place of `current` (as read), claiming and releasing guards; with
@@ -1003,86 +970,29 @@ fn unique_value(user: &User, field: UniqueField) -> Option<&str> {
     }
 }
 
-fn new_user(id: Uuid, profile: &ClerkProfile, flags: NewUserFlags, now: OffsetDateTime) -> User {
-    User {
-        id,
-        clerk_user_id: profile.clerk_user_id.clone(),
-        username: profile.username.clone(),
-        email: profile.email.clone(),
-        full_name: profile.full_name.clone(),
-        first_name: profile.first_name.clone(),
-        last_name: profile.last_name.clone(),
-        image_url: profile.image_url.clone(),
-        is_active: flags.is_active,
-        is_approved: flags.is_approved,
-        is_admin: profile.is_admin.unwrap_or(flags.is_admin),
-        onboarded_via_invitation: flags.onboarded_via_invitation,
-        created_at: now,
-        updated_at: now,
-        deleted_at: None,
-        clerk_updated_at: profile.clerk_updated_at,
-    }
-}
-
-/// Clerk owns the profile fields; our flags stay unless Clerk decides `is_admin`.
-fn merge(current: &User, profile: &ClerkProfile, now: OffsetDateTime) -> User {
-    User {
-        username: profile.username.clone(),
-        email: profile.email.clone(),
-        full_name: profile.full_name.clone(),
-        first_name: profile.first_name.clone(),
-        last_name: profile.last_name.clone(),
-        image_url: profile.image_url.clone(),
-        is_admin: profile.is_admin.unwrap_or(current.is_admin),
-        updated_at: now,
-        clerk_updated_at: profile.clerk_updated_at,
-        ..current.clone()
-    }
-}
-
-/// The record of a user deleted before we ever stored it: what ordering and audit need
-/// (ids, `deleted_at`, the Clerk stamp), flags cleared, no personal data. The username is the
-/// Clerk id (not personal, and it holds no guard: a tombstone reserves nothing). Its stamp
-/// is 0, so the stamp of any late create or update still advances it (and nothing else).
-fn tombstone(clerk_user_id: &str, deleted_at: OffsetDateTime, now: OffsetDateTime) -> User {
-    User {
-        id: Uuid::new_v4(),
-        clerk_user_id: clerk_user_id.to_owned(),
-        username: clerk_user_id.to_owned(),
-        email: None,
-        full_name: None,
-        first_name: None,
-        last_name: None,
-        image_url: None,
-        is_active: false,
-        is_approved: false,
-        is_admin: false,
-        onboarded_via_invitation: false,
-        created_at: now,
-        updated_at: now,
-        deleted_at: Some(deleted_at),
-        clerk_updated_at: 0,
-    }
-}
-
-/// `user` as a tombstone: its ids, `created_at` and Clerk stamp, nothing else of it.
-fn scrubbed(user: &User, deleted_at: OffsetDateTime, now: OffsetDateTime) -> User {
-    User {
-        id: user.id,
-        created_at: user.created_at,
-        clerk_updated_at: user.clerk_updated_at,
-        ..tombstone(&user.clerk_user_id, deleted_at, now)
-    }
-}
-
-/// Clerk's millisecond timestamps, at the precision stored.
-fn from_millis(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
 fn build<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, CommitError> {
     result.map_err(|e| CommitError::Store(StoreError::Corrupt(format!("request: {e}"))))
+}
+
+/// Runs `attempt` until it is not raced by a concurrent write, at most [`MAX_ATTEMPTS`]
+/// times: the one retry loop of every write decided from a read.
+async fn until_not_raced<T, F: Future<Output = Result<T, CommitError>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, StoreError> {
+    for _ in 0..MAX_ATTEMPTS {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(CommitError::Raced) => {}
+            Err(CommitError::Store(e)) => return Err(e),
+        }
+    }
+    Err(contention())
+}
+
+impl From<StoreError> for CommitError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
 }
 
 fn contention() -> StoreError {
