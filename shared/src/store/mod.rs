@@ -36,7 +36,10 @@
 //! converges on the same record.
 
 mod cursor;
+mod deliveries;
+mod error;
 mod item;
+mod model;
 mod plan;
 
 use std::fmt;
@@ -52,7 +55,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use cursor::Cursor;
+pub use deliveries::Delivery;
+pub use error::StoreError;
 use item::{Item, Stored, format_time, guard_pk, n, s, user_pk};
+pub use model::{
+    Applied, ClerkProfile, FlagsPatch, Holder, ListQuery, NewUserFlags, Page, Settlement,
+    UniqueField, User, Written,
+};
 
 /// Name of the index that maps our UUID to a user.
 pub const INDEX_BY_ID: &str = "by_id";
@@ -72,266 +81,6 @@ pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// another write to the same item landing first, so ordinary contention (a few deliveries
 /// and an admin about one user at once) stays far below it.
 const MAX_ATTEMPTS: usize = 16;
-
-/// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct User {
-    /// Our id.
-    pub id: Uuid,
-    /// Clerk's user id (`user_…`), unique.
-    pub clerk_user_id: String,
-    /// Unique, case-insensitively.
-    pub username: String,
-    /// Primary email; unique, case-insensitively. Clerk users may have none.
-    pub email: Option<String>,
-    /// First and last name joined.
-    pub full_name: Option<String>,
-    /// Given name.
-    pub first_name: Option<String>,
-    /// Family name.
-    pub last_name: Option<String>,
-    /// Avatar URL from Clerk.
-    pub image_url: Option<String>,
-    /// False once deactivated or deleted; inactive users are denied.
-    pub is_active: bool,
-    /// Unapproved users are denied until an admin approves them.
-    pub is_approved: bool,
-    /// May use the admin routes.
-    pub is_admin: bool,
-    /// Joined through an invitation.
-    pub onboarded_via_invitation: bool,
-    /// When we first stored the user.
-    pub created_at: OffsetDateTime,
-    /// When we last changed the record.
-    pub updated_at: OffsetDateTime,
-    /// When Clerk deleted the user (tombstone).
-    pub deleted_at: Option<OffsetDateTime>,
-    /// Clerk's `updated_at` (ms) of the last Clerk write applied: the ordering stamp.
-    pub clerk_updated_at: i64,
-}
-
-impl User {
-    /// Why this user may not be let in (`user-deleted`, `user-inactive`,
-    /// `user-unapproved`), or `None`: the one rule the authorizer and the users API apply.
-    pub fn refusal(&self) -> Option<&'static str> {
-        if self.deleted_at.is_some() {
-            Some("user-deleted")
-        } else if !self.is_active {
-            Some("user-inactive")
-        } else if !self.is_approved {
-            Some("user-unapproved")
-        } else {
-            None
-        }
-    }
-}
-
-/// A user's profile as Clerk sends it, already mapped to our fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClerkProfile {
-    /// Clerk's user id.
-    pub clerk_user_id: String,
-    /// Primary email.
-    pub email: Option<String>,
-    /// Username (from Clerk or derived).
-    pub username: String,
-    /// Given name.
-    pub first_name: Option<String>,
-    /// Family name.
-    pub last_name: Option<String>,
-    /// Display name.
-    pub full_name: Option<String>,
-    /// Avatar URL.
-    pub image_url: Option<String>,
-    /// `Some`: Clerk decides `is_admin` on this write; `None`: keep the stored flag.
-    pub is_admin: Option<bool>,
-    /// Clerk's `updated_at`, in ms: the ordering stamp.
-    pub clerk_updated_at: i64,
-}
-
-/// Flags a user gets when first stored (later Clerk writes keep the stored flags).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NewUserFlags {
-    /// `is_active` on creation.
-    pub is_active: bool,
-    /// `is_approved` on creation (`AUTO_APPROVE_USERS`).
-    pub is_approved: bool,
-    /// `is_admin` on creation, unless the profile decides it.
-    pub is_admin: bool,
-    /// `onboarded_via_invitation`.
-    pub onboarded_via_invitation: bool,
-}
-
-impl Default for NewUserFlags {
-    /// Open sign-up: active, approved, not admin (`AUTO_APPROVE_USERS=false` changes approval).
-    fn default() -> Self {
-        Self {
-            is_active: true,
-            is_approved: true,
-            is_admin: false,
-            onboarded_via_invitation: false,
-        }
-    }
-}
-
-/// An admin's change to a user's flags; `None` leaves a flag as it is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FlagsPatch {
-    /// New `is_active`.
-    pub is_active: Option<bool>,
-    /// New `is_approved`.
-    pub is_approved: Option<bool>,
-    /// New `is_admin`.
-    pub is_admin: Option<bool>,
-}
-
-/// What a write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// A new record.
-    Created,
-    /// An existing record changed.
-    Updated,
-}
-
-/// A successful write: the record as now stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    /// The stored user.
-    pub user: User,
-    /// Created or updated.
-    pub applied: Applied,
-}
-
-/// Who keeps an email another user's event claims ([`UserStore::settle_email`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settlement {
-    /// Nobody holds it now: claim it.
-    Freed,
-    /// A user whose stored Clerk state is as new or newer holds it: go without it, beside
-    /// this holder ([`UserStore::upsert_from_clerk_beside`]).
-    KeptBy(Holder),
-}
-
-/// A user who keeps an email, at the version the decision was made from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    clerk_user_id: String,
-    version: u64,
-}
-
-impl Holder {
-    /// The holder's Clerk id.
-    pub fn clerk_user_id(&self) -> &str {
-        &self.clerk_user_id
-    }
-}
-
-/// A field that must be unique across users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UniqueField {
-    /// `clerk_user_id`.
-    ClerkUserId,
-    /// `email`, case-insensitive.
-    Email,
-    /// `username`, case-insensitive.
-    Username,
-}
-
-impl UniqueField {
-    /// The attribute's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClerkUserId => "clerk_user_id",
-            Self::Email => "email",
-            Self::Username => "username",
-        }
-    }
-}
-
-impl fmt::Display for UniqueField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// No such user.
-    #[error("user not found")]
-    NotFound,
-    /// The user was deleted in Clerk; the record is a tombstone.
-    #[error("user is deleted")]
-    Deleted,
-    /// Another user holds this value of a unique field.
-    #[error("{field} is already taken")]
-    Conflict {
-        /// Which field.
-        field: UniqueField,
-    },
-    /// The stored record is as new or newer than this write; nothing changed.
-    #[error("stored state is newer; write skipped")]
-    Stale,
-    /// A pagination cursor that this store did not produce.
-    #[error("invalid pagination cursor")]
-    InvalidCursor,
-    /// The record is beyond what DynamoDB can store (a key over [`MAX_KEY_BYTES`], an item
-    /// over [`MAX_ITEM_BYTES`]), or DynamoDB refused the write as invalid: permanent, no
-    /// retry can fix it.
-    #[error("record cannot be stored: {0}")]
-    Unstorable(String),
-    /// DynamoDB could not be reached, throttled us, or kept racing (retry-worthy).
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// An item that does not have the shape this code writes.
-    #[error("corrupt item: {0}")]
-    Corrupt(String),
-}
-
-impl StoreError {
-    /// True when retrying later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
-    }
-}
-
-/// One page of users.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    /// Newest first.
-    pub users: Vec<User>,
-    /// Where the next page starts; `None` on the last page.
-    pub next: Option<Cursor>,
-}
-
-/// A processed webhook delivery, as recorded.
-#[derive(Debug, Clone)]
-pub struct Delivery<'a> {
-    /// The `svix-id` (the same on every retry of one message).
-    pub id: &'a str,
-    /// Clerk's event type.
-    pub event_type: &'a str,
-    /// The user the event is about.
-    pub clerk_user_id: Option<&'a str>,
-    /// The reason code answered.
-    pub outcome: &'a str,
-    /// How long the record is kept.
-    pub retention: std::time::Duration,
-}
-
-/// A listing request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListQuery {
-    /// Page size, clamped to 1..=[`MAX_PAGE_SIZE`].
-    pub limit: u32,
-    /// From a previous [`Page::next`].
-    pub cursor: Option<Cursor>,
-    /// Only active (`Some(true)`) or inactive (`Some(false)`) users.
-    pub active: Option<bool>,
-}
 
 /// The users table.
 #[derive(Debug, Clone)]
@@ -872,47 +621,6 @@ impl UserStore {
             .transpose()
     }
 
-    /// Whether a webhook delivery (`svix-id`) was recorded and has not expired. DynamoDB's
-    /// TTL deletes lazily, so expiry is checked here too.
-    pub async fn delivery_seen(&self, delivery_id: &str) -> Result<bool, StoreError> {
-        let Some(found) = self.get_item(delivery_pk(delivery_id)).await? else {
-            return Ok(false);
-        };
-        let expires_at = match found.get(TTL_ATTRIBUTE) {
-            Some(AttributeValue::N(v)) => v.parse::<i64>().unwrap_or(0),
-            _ => 0,
-        };
-        Ok(expires_at > item::now().unix_timestamp())
-    }
-
-    /// Records a processed webhook delivery, for audit and duplicate detection; it expires
-    /// (table TTL) after `retention`. Recording twice overwrites.
-    pub async fn record_delivery(&self, delivery: &Delivery<'_>) -> Result<(), StoreError> {
-        let now = item::now();
-        let retention = i64::try_from(delivery.retention.as_secs()).unwrap_or(i64::MAX);
-        let mut record = Item::from([
-            (item::PK.to_owned(), s(delivery_pk(delivery.id))),
-            ("event_type".to_owned(), s(delivery.event_type)),
-            ("outcome".to_owned(), s(delivery.outcome)),
-            ("received_at".to_owned(), s(format_time(now))),
-            (
-                TTL_ATTRIBUTE.to_owned(),
-                n(now.unix_timestamp().saturating_add(retention)),
-            ),
-        ]);
-        if let Some(id) = delivery.clerk_user_id {
-            record.insert("clerk_user_id".to_owned(), s(id));
-        }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(record))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
     async fn get_item(&self, pk: String) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -956,10 +664,6 @@ fn check_limits(user: &User, user_item: &Item) -> Result<(), StoreError> {
         )));
     }
     Ok(())
-}
-
-fn delivery_pk(id: &str) -> String {
-    format!("delivery#{id}")
 }
 
 fn unique_value(user: &User, field: UniqueField) -> Option<&str> {
