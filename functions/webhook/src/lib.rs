@@ -29,17 +29,93 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a delivery record is kept (Svix retries for about a day and a half).
 pub const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// An answer: status and stable reason code.
+/// What a delivery came to: one HTTP status and one stable reason code each (the README's
+/// webhook table lists them all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
-    /// HTTP status.
-    pub status: u16,
-    /// Reason code, in the JSON body as `code`.
-    pub code: &'static str,
+#[non_exhaustive]
+pub enum Outcome {
+    /// A user was stored for the first time.
+    Created,
+    /// A stored user changed.
+    Updated,
+    /// The stored user is as new or newer: nothing changed.
+    Stale,
+    /// This message was processed before.
+    Duplicate,
+    /// An event type this endpoint does not handle.
+    Ignored,
+    /// The signature is valid but the body is not a Clerk event we can read.
+    EventInvalid,
+    /// A body flagged base64 that is not.
+    BodyInvalid,
+    /// Larger than [`MAX_BODY_BYTES`].
+    BodyTooLarge,
+    /// The user cannot be stored (DynamoDB's limits); retrying cannot help.
+    UserUnstorable,
+    /// DynamoDB unavailable: Svix retries.
+    StoreUnavailable,
+    /// Secrets Manager unavailable: Svix retries.
+    SecretsUnavailable,
+    /// No usable `CLERK_WEBHOOK_SECRET`: our misconfiguration, so Svix keeps retrying.
+    WebhookSecretMissing,
+    /// The Svix headers or signature are refused.
+    Rejected(SignatureError),
 }
 
-const fn outcome(status: u16, code: &'static str) -> Outcome {
-    Outcome { status, code }
+impl Outcome {
+    /// Every outcome (each signature refusal once), for the exhaustiveness tests.
+    pub const ALL: &[Outcome] = &[
+        Self::Created,
+        Self::Updated,
+        Self::Stale,
+        Self::Duplicate,
+        Self::Ignored,
+        Self::EventInvalid,
+        Self::BodyInvalid,
+        Self::BodyTooLarge,
+        Self::UserUnstorable,
+        Self::StoreUnavailable,
+        Self::SecretsUnavailable,
+        Self::WebhookSecretMissing,
+        Self::Rejected(SignatureError::MissingHeader("svix-id")),
+        Self::Rejected(SignatureError::InvalidId),
+        Self::Rejected(SignatureError::InvalidTimestamp),
+        Self::Rejected(SignatureError::InvalidSignatureHeader),
+        Self::Rejected(SignatureError::TimestampTooOld),
+        Self::Rejected(SignatureError::TimestampInFuture),
+        Self::Rejected(SignatureError::InvalidSignature),
+    ];
+
+    /// The HTTP status.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Created | Self::Updated | Self::Stale | Self::Duplicate | Self::Ignored => 200,
+            Self::EventInvalid | Self::BodyInvalid => 400,
+            Self::BodyTooLarge => 413,
+            Self::UserUnstorable => 422,
+            Self::StoreUnavailable | Self::SecretsUnavailable | Self::WebhookSecretMissing => 500,
+            Self::Rejected(error) => error.status(),
+        }
+    }
+
+    /// The stable reason code, in the JSON body as `code`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Stale => "stale",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+            Self::EventInvalid => "event-invalid",
+            Self::BodyInvalid => "body-invalid",
+            Self::BodyTooLarge => "body-too-large",
+            Self::UserUnstorable => "user-unstorable",
+            Self::StoreUnavailable => "store-unavailable",
+            Self::SecretsUnavailable => "secrets-unavailable",
+            Self::WebhookSecretMissing => "webhook-secret-missing",
+            Self::Rejected(error) => error.code(),
+        }
+    }
 }
 
 /// Everything one warm instance needs, built once at cold start.
@@ -56,7 +132,7 @@ impl Webhook {
     /// Handles one delivery: headers, raw body (already base64-decoded if it was).
     pub async fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Outcome {
         if body.len() > MAX_BODY_BYTES {
-            return outcome(413, "body-too-large");
+            return Outcome::BodyTooLarge;
         }
         let signed = match SignedHeaders::from_lookup(|name| {
             headers.get(name).and_then(|v| v.to_str().ok())
@@ -69,16 +145,14 @@ impl Webhook {
         }
         // Authentic from here on.
         let Ok(event) = Event::parse(body) else {
-            return outcome(400, "event-invalid");
+            return Outcome::EventInvalid;
         };
         let user_event = match event.user_event() {
             Ok(Some(user_event)) => user_event,
             Ok(None) => {
-                return self
-                    .done(&signed, &event, None, outcome(200, "ignored"))
-                    .await;
+                return self.done(&signed, &event, None, Outcome::Ignored).await;
             }
-            Err(_) => return outcome(400, "event-invalid"),
+            Err(_) => return Outcome::EventInvalid,
         };
         let clerk_user_id = match &user_event {
             UserEvent::Upsert(user) => user.id.clone(),
@@ -86,12 +160,7 @@ impl Webhook {
         };
         match self.services.store.delivery_seen(signed.id).await {
             Ok(true) => {
-                return self.log(
-                    &signed,
-                    &event,
-                    Some(&clerk_user_id),
-                    outcome(200, "duplicate"),
-                );
+                return self.log(&signed, &event, Some(&clerk_user_id), Outcome::Duplicate);
             }
             Ok(false) => {}
             // Only an optimisation: the ordering guard makes reprocessing harmless.
@@ -111,17 +180,17 @@ impl Webhook {
             UserEvent::Deleted { id } => self.services.store.deactivate(id, event_ms).await,
         };
         let answer = match result {
-            Ok(written) if written.applied == Applied::Created => outcome(200, "created"),
-            Ok(_) => outcome(200, "updated"),
-            Err(StoreError::Stale) => outcome(200, "stale"),
+            Ok(written) if written.applied == Applied::Created => Outcome::Created,
+            Ok(_) => Outcome::Updated,
+            Err(StoreError::Stale) => Outcome::Stale,
             // Permanent: a retry would be refused the same way, forever.
             Err(StoreError::Unstorable(reason)) => {
                 tracing::error!(%reason, clerk_user_id, "user cannot be stored; delivery aborted");
-                outcome(422, "user-unstorable")
+                Outcome::UserUnstorable
             }
             Err(error) => {
                 tracing::error!(%error, clerk_user_id, "store write failed; Svix will retry");
-                return outcome(500, "store-unavailable");
+                return Outcome::StoreUnavailable;
             }
         };
         self.done(&signed, &event, Some(&clerk_user_id), answer)
@@ -169,7 +238,7 @@ impl Webhook {
             id: signed.id,
             event_type: &event.kind,
             clerk_user_id,
-            outcome: answer.code,
+            outcome: answer.code(),
             retention: DELIVERY_RETENTION,
         };
         // Recorded after the work: a failure before this point leaves nothing that would
@@ -191,8 +260,8 @@ impl Webhook {
             svix_id = signed.id,
             event_type = %event.kind,
             clerk_user_id = clerk_user_id.unwrap_or("-"),
-            status = answer.status,
-            code = answer.code,
+            status = answer.status(),
+            code = answer.code(),
         );
         answer
     }
@@ -200,12 +269,12 @@ impl Webhook {
 
 fn secrets_unavailable(error: shared::SecretsError) -> Outcome {
     tracing::error!(%error, "secrets unavailable");
-    outcome(500, "secrets-unavailable")
+    Outcome::SecretsUnavailable
 }
 
 fn rejected(error: SignatureError) -> Outcome {
     tracing::info!(code = error.code(), "delivery rejected");
-    outcome(error.status(), error.code())
+    Outcome::Rejected(error)
 }
 
 fn webhook_keys(secrets: &[shared::Secret]) -> Result<Vec<WebhookSecret>, Outcome> {
@@ -222,7 +291,7 @@ fn webhook_keys(secrets: &[shared::Secret]) -> Result<Vec<WebhookSecret>, Outcom
     if keys.is_empty() {
         // Our misconfiguration, not the sender's: 500 keeps Svix retrying until it is fixed.
         tracing::error!("no usable CLERK_WEBHOOK_SECRET");
-        return Err(outcome(500, "webhook-secret-missing"));
+        return Err(Outcome::WebhookSecretMissing);
     }
     Ok(keys)
 }
@@ -235,7 +304,7 @@ pub async fn handler(
     let request = event.payload;
     let raw = request.body.as_deref().unwrap_or_default();
     let answer = if raw.len() > MAX_BODY_BYTES.div_ceil(3) * 4 + 4 {
-        outcome(413, "body-too-large")
+        Outcome::BodyTooLarge
     } else {
         let body: Option<Cow<'_, [u8]>> = if request.is_base64_encoded {
             STANDARD.decode(raw).ok().map(Cow::Owned)
@@ -244,7 +313,7 @@ pub async fn handler(
         };
         match body {
             Some(body) => webhook.receive(&request.headers, &body).await,
-            None => outcome(400, "body-invalid"),
+            None => Outcome::BodyInvalid,
         }
     };
     Ok(respond(answer))
@@ -260,16 +329,59 @@ pub fn is_permanent(status: u16) -> bool {
 
 fn respond(answer: Outcome) -> ApiGatewayV2httpResponse {
     let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(answer.status);
+    response.status_code = i64::from(answer.status());
     if let Ok(value) = "application/json".parse() {
         response.headers.insert(http::header::CONTENT_TYPE, value);
     }
-    if is_permanent(answer.status) {
+    if is_permanent(answer.status()) {
         response.headers.insert(
             DELIVERY_CONTROL_HEADER,
             http::HeaderValue::from_static("abort-message"),
         );
     }
-    response.body = Some(Body::Text(json!({ "code": answer.code }).to_string()));
+    response.body = Some(Body::Text(json!({ "code": answer.code() }).to_string()));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_its_own_code_and_is_in_the_readme() {
+        let readme = include_str!("../../../README.md");
+        let mut seen = HashSet::new();
+        for outcome in Outcome::ALL {
+            assert!(seen.insert(outcome.code()), "{} twice", outcome.code());
+            assert!(
+                readme.contains(&format!("`{}`", outcome.code())),
+                "{} is not in the README",
+                outcome.code()
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_permanent_refusal_tells_svix_to_stop() {
+        let stops: Vec<_> = Outcome::ALL
+            .iter()
+            .filter(|o| is_permanent(o.status()))
+            .map(|o| o.code())
+            .collect();
+        assert_eq!(
+            stops,
+            [
+                "event-invalid",
+                "body-invalid",
+                "body-too-large",
+                "user-unstorable",
+                "header-missing",
+                "id-invalid",
+                "timestamp-invalid",
+                "signature-header-invalid",
+            ]
+        );
+    }
 }
