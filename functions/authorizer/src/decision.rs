@@ -1,6 +1,7 @@
 //! What the authorizer decides for one request, independent of the API Gateway flavour.
 
-use shared::{CallerContext, Claims, User};
+use shared::store::Refusal;
+use shared::{CallerContext, Claims, Rejection, User};
 
 /// The outcome for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,14 +9,53 @@ pub enum Decision {
     /// Let the request through with this identity.
     Allow(CallerContext),
     /// Token problem: 401.
-    Unauthorized(&'static str),
+    Unauthorized(Rejection),
     /// Known caller not allowed in, or we could not decide (keys or store unreachable): 403.
     Forbidden {
-        /// Stable reason code.
-        reason: &'static str,
+        /// Why.
+        reason: Denial,
         /// The Clerk user, when the token was valid.
         clerk_user_id: Option<String>,
     },
+}
+
+/// Why a request is denied with a 403 rather than a 401 (the README's authorizer table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// The keys could not be had ([`Rejection::is_infrastructure`]): fail closed.
+    Keys(Rejection),
+    /// Secrets Manager unavailable.
+    SecretsUnavailable,
+    /// The authorizer cannot build a verifier from its configuration.
+    ConfigInvalid,
+    /// The user store could not be read.
+    StoreUnavailable,
+    /// The stored user (or, without auto-approval, a user not stored yet) may not come in.
+    User(Refusal),
+}
+
+impl Denial {
+    /// Every denial (with the one infrastructure rejection), for the exhaustiveness tests.
+    pub const ALL: &[Denial] = &[
+        Self::Keys(Rejection::JwksUnavailable),
+        Self::SecretsUnavailable,
+        Self::ConfigInvalid,
+        Self::StoreUnavailable,
+        Self::User(Refusal::Deleted),
+        Self::User(Refusal::Inactive),
+        Self::User(Refusal::Unapproved),
+    ];
+
+    /// The stable reason code, in the context and the logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Keys(rejection) => rejection.code(),
+            Self::SecretsUnavailable => "secrets-unavailable",
+            Self::ConfigInvalid => "config-invalid",
+            Self::StoreUnavailable => "store-unavailable",
+            Self::User(refusal) => refusal.code(),
+        }
+    }
 }
 
 /// A stored user with a verified token.
@@ -41,5 +81,32 @@ pub fn unsynced(claims: &Claims) -> CallerContext {
         org_role: claims.org.as_ref().and_then(|o| o.role.clone()),
         synced: false,
         token_exp: Some(claims.exp),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_denial_has_its_own_code_and_is_in_the_readme() {
+        let readme = include_str!("../../../README.md");
+        let mut seen = HashSet::new();
+        for denial in Denial::ALL {
+            assert!(seen.insert(denial.code()), "{} twice", denial.code());
+            assert!(
+                readme.contains(&format!("`{}`", denial.code())),
+                "{} is not in the README",
+                denial.code()
+            );
+        }
+        // Only these rejections are the keys' fault rather than the token's.
+        let infrastructure: Vec<_> = Rejection::ALL
+            .iter()
+            .filter(|r| r.is_infrastructure())
+            .collect();
+        assert_eq!(infrastructure, [&Rejection::JwksUnavailable]);
     }
 }

@@ -90,7 +90,7 @@ impl Request {
             Decision::Allow(identity) => (true, identity.to_map()),
             Decision::Forbidden { reason, .. } => {
                 let mut context = Map::new();
-                context.insert("reason".to_owned(), Value::String((*reason).to_owned()));
+                context.insert("reason".to_owned(), Value::String(reason.code().to_owned()));
                 (false, context)
             }
         };

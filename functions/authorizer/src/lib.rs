@@ -14,8 +14,9 @@ use shared::services::SetupError;
 use shared::token::Rejection;
 use shared::{CallerContext, ClerkSecrets, Config, ConfigError, Services, Verifier};
 
-pub use decision::Decision;
+pub use decision::{Decision, Denial};
 pub use event::Request;
+use shared::store::Refusal;
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Authorizer {
@@ -65,15 +66,15 @@ impl Authorizer {
 
     /// The verifier for the secrets as currently cached (re-read every
     /// `SECRETS_CACHE_TTL_SECONDS`).
-    async fn verifier(&self) -> Result<Arc<Verifier>, &'static str> {
+    async fn verifier(&self) -> Result<Arc<Verifier>, Denial> {
         let secrets = self.services.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
-            "secrets-unavailable"
+            Denial::SecretsUnavailable
         })?;
         self.verifier_for(secrets)
     }
 
-    fn verifier_for(&self, secrets: Arc<ClerkSecrets>) -> Result<Arc<Verifier>, &'static str> {
+    fn verifier_for(&self, secrets: Arc<ClerkSecrets>) -> Result<Arc<Verifier>, Denial> {
         let mut built = self.verifier.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(current) = built.as_mut() {
             if Arc::ptr_eq(&current.from, &secrets) {
@@ -89,14 +90,14 @@ impl Authorizer {
         let s = &self.services;
         let http = s.http().map_err(|error| {
             tracing::error!(%error, "no HTTP client");
-            "config-invalid"
+            Denial::ConfigInvalid
         })?;
         let verifier =
             shared::services::verifier(&s.config, &secrets, http.clone(), Arc::clone(&s.clock))
                 .map(Arc::new)
                 .map_err(|error: SetupError| {
                     tracing::error!(%error, "authorizer misconfigured");
-                    "config-invalid"
+                    Denial::ConfigInvalid
                 })?;
         *built = Some(Built {
             from: secrets,
@@ -120,7 +121,7 @@ impl Authorizer {
         }
         let token = match token {
             Ok(token) => token,
-            Err(rejection) => return Decision::Unauthorized(rejection.code()),
+            Err(rejection) => return Decision::Unauthorized(rejection),
         };
         let verifier = match self.verifier().await {
             Ok(verifier) => verifier,
@@ -138,24 +139,24 @@ impl Authorizer {
         let claims = match verified {
             Ok(claims) => claims,
             Err(rejection) if rejection.is_infrastructure() => {
-                return forbidden(rejection.code(), None);
+                return forbidden(Denial::Keys(rejection), None);
             }
-            Err(rejection) => return Decision::Unauthorized(rejection.code()),
+            Err(rejection) => return Decision::Unauthorized(rejection),
         };
         let who = Some(claims.sub.clone());
         match self.services.store.get_by_clerk_id(&claims.sub).await {
             Err(error) => {
                 tracing::error!(%error, "user store unavailable");
-                forbidden("store-unavailable", who)
+                forbidden(Denial::StoreUnavailable, who)
             }
             // Not stored yet (the webhook is on its way): treat the caller as the record
             // would be on creation, so a lazy sync cannot bypass manual approval.
             Ok(None) if self.services.config.auto_approve_users => {
                 Decision::Allow(decision::unsynced(&claims))
             }
-            Ok(None) => forbidden("user-unapproved", who),
+            Ok(None) => forbidden(Denial::User(Refusal::Unapproved), who),
             Ok(Some(user)) => match user.refusal() {
-                Some(reason) => forbidden(reason, who),
+                Some(refusal) => forbidden(Denial::User(refusal), who),
                 None => Decision::Allow(decision::stored(&user, &claims)),
             },
         }
@@ -178,7 +179,7 @@ fn rotation_may_explain(rejection: Rejection) -> bool {
     )
 }
 
-fn forbidden(reason: &'static str, clerk_user_id: Option<String>) -> Decision {
+fn forbidden(reason: Denial, clerk_user_id: Option<String>) -> Decision {
     Decision::Forbidden {
         reason,
         clerk_user_id,
@@ -202,14 +203,14 @@ pub async fn handler(authorizer: &Authorizer, event: LambdaEvent<Value>) -> Resu
         Decision::Allow(identity) => tracing::info!(
             %request_id, flavour, outcome = "allow", clerk_user_id = %identity.clerk_user_id, synced = identity.synced
         ),
-        Decision::Unauthorized(reason) => {
-            tracing::info!(%request_id, flavour, outcome = "unauthorized", reason)
+        Decision::Unauthorized(rejection) => {
+            tracing::info!(%request_id, flavour, outcome = "unauthorized", reason = rejection.code())
         }
         Decision::Forbidden {
             reason,
             clerk_user_id,
         } => tracing::warn!(
-            %request_id, flavour, outcome = "forbidden", reason, clerk_user_id = clerk_user_id.as_deref().unwrap_or("-")
+            %request_id, flavour, outcome = "forbidden", reason = reason.code(), clerk_user_id = clerk_user_id.as_deref().unwrap_or("-")
         ),
     }
     request.respond(&decision).map_err(Error::from)

@@ -169,9 +169,9 @@ impl Users {
             None => self.lazy_sync(&caller.clerk_user_id).await?,
         };
         match user.refusal() {
-            Some(code) => Err(Problem::new(
+            Some(refusal) => Err(Problem::new(
                 403,
-                code,
+                refusal.code(),
                 "The caller may not use this API (deleted, deactivated or unapproved).",
             )),
             None => Ok(user),

@@ -59,7 +59,7 @@ pub use deliveries::Delivery;
 pub use error::StoreError;
 use item::{Item, Stored, format_time, guard_pk, n, s, user_pk};
 pub use model::{
-    Applied, ClerkProfile, FlagsPatch, Holder, ListQuery, NewUserFlags, Page, Settlement,
+    Applied, ClerkProfile, FlagsPatch, Holder, ListQuery, NewUserFlags, Page, Refusal, Settlement,
     UniqueField, User, Written,
 };
 

@@ -47,17 +47,39 @@ pub struct User {
 }
 
 impl User {
-    /// Why this user may not be let in (`user-deleted`, `user-inactive`,
-    /// `user-unapproved`), or `None`: the one rule the authorizer and the users API apply.
-    pub fn refusal(&self) -> Option<&'static str> {
+    /// Why this user may not be let in, or `None`: the one rule the authorizer and the users
+    /// API apply.
+    pub fn refusal(&self) -> Option<Refusal> {
         if self.deleted_at.is_some() {
-            Some("user-deleted")
+            Some(Refusal::Deleted)
         } else if !self.is_active {
-            Some("user-inactive")
+            Some(Refusal::Inactive)
         } else if !self.is_approved {
-            Some("user-unapproved")
+            Some(Refusal::Unapproved)
         } else {
             None
+        }
+    }
+}
+
+/// Why a stored user may not be let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Deleted in Clerk: the record is a tombstone.
+    Deleted,
+    /// Deactivated by an admin.
+    Inactive,
+    /// Not approved (yet).
+    Unapproved,
+}
+
+impl Refusal {
+    /// The stable reason code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Deleted => "user-deleted",
+            Self::Inactive => "user-inactive",
+            Self::Unapproved => "user-unapproved",
         }
     }
 }
