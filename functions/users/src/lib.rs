@@ -89,69 +89,40 @@ impl Users {
         let me = self.caller_record(&caller).await?;
         match route {
             Route::Me => Ok(json_response(200, &view::user(&me))),
-            Route::Protected => Ok(json_response(
-                200,
-                &json!({
-                    "message": "You are authenticated",
-                    "user_id": me.id.to_string(),
-                    "email": me.email,
-                }),
-            )),
-            Route::ListUsers => {
-                require_admin(&me)?;
-                self.list(request).await
-            }
-            Route::GetUser(id) => {
-                if !is_self(&me, &id) {
-                    require_admin(&me)?;
-                }
-                let user = self.find(&id).await?;
-                Ok(json_response(200, &view::user(&user)))
-            }
-            Route::PatchUser(id) => {
-                require_admin(&me)?;
-                let patch = parse_patch(request.body())?;
-                let target = self.find(&id).await?;
-                let own = target.clerk_user_id == me.clerk_user_id;
-                if own && patch.is_admin == Some(false) {
-                    return Err(Problem::new(
-                        409,
-                        "self-demotion",
-                        "An admin cannot remove their own admin flag.",
-                    )
-                    .with_field("is_admin"));
-                }
-                // Either would lock the admin out of the API on the next request.
-                let lockout = [
-                    ("is_active", patch.is_active),
-                    ("is_approved", patch.is_approved),
-                ]
-                .into_iter()
-                .find(|(_, value)| *value == Some(false));
-                if let (true, Some((field, _))) = (own, lockout) {
-                    return Err(Problem::new(
-                        409,
-                        "self-deactivation",
-                        "An admin cannot deactivate or unapprove themself.",
-                    )
-                    .with_field(field));
-                }
-                let updated = self
-                    .services
-                    .store
-                    .set_flags(&target.clerk_user_id, patch)
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::NotFound => not_found(),
-                        StoreError::Deleted => {
-                            Problem::new(409, "user-deleted", "The user was deleted in Clerk.")
-                        }
-                        other => store_problem(&other),
-                    })?;
-                tracing::info!(admin = %me.clerk_user_id, target = %updated.clerk_user_id, "flags changed");
-                Ok(json_response(200, &view::user(&updated)))
-            }
+            Route::Protected => Ok(protected(&me)),
+            Route::ListUsers => self.list_users(&me, request).await,
+            Route::GetUser(id) => self.get_user(&me, &id).await,
+            Route::PatchUser(id) => self.patch_user(&me, &id, request).await,
         }
+    }
+
+    /// `GET /users/{id}`: the caller themself, or anyone for an admin.
+    async fn get_user(&self, me: &User, id: &str) -> Result<Response<Body>, Problem> {
+        if !is_self(me, id) {
+            require_admin(me)?;
+        }
+        let user = self.find(id).await?;
+        Ok(json_response(200, &view::user(&user)))
+    }
+
+    /// `PATCH /users/{id}` (admins): sets flags, never the admin's own way out.
+    async fn patch_user(
+        &self,
+        me: &User,
+        id: &str,
+        request: &Request,
+    ) -> Result<Response<Body>, Problem> {
+        require_admin(me)?;
+        let patch = parse_patch(request.body())?;
+        let target = self.find(id).await?;
+        refuse_self_lockout(me, &target, &patch)?;
+        let updated = self
+            .services
+            .store
+            .set_flags(&target.clerk_user_id, patch)
+            .await?;
+        tracing::info!(admin = %me.clerk_user_id, target = %updated.clerk_user_id, "flags changed");
+        Ok(json_response(200, &view::user(&updated)))
     }
 
     /// The caller's stored record; fetched from Clerk and stored (lazy sync) when the
@@ -162,8 +133,7 @@ impl Users {
             .services
             .store
             .get_by_clerk_id(&caller.clerk_user_id)
-            .await
-            .map_err(|e| store_problem(&e))?;
+            .await?;
         let user = match stored {
             Some(user) => user,
             None => self.lazy_sync(&caller.clerk_user_id).await?,
@@ -227,45 +197,20 @@ impl Users {
                 .services
                 .store
                 .get_by_clerk_id(clerk_user_id)
-                .await
-                .map_err(|e| store_problem(&e))?
+                .await?
                 .ok_or_else(internal),
-            Err(error) => Err(store_problem(&error)),
+            Err(error) => Err(error.into()),
         }
     }
 
-    async fn list(&self, request: &Request) -> Result<Response<Body>, Problem> {
+    /// `GET /users` (admins): one page, or the one user with an email.
+    async fn list_users(&self, me: &User, request: &Request) -> Result<Response<Body>, Problem> {
+        require_admin(me)?;
         let params = request.query_string_parameters();
-        let limit = match params.first("limit") {
-            None => DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=shared::store::MAX_PAGE_SIZE).contains(n))
-                .ok_or_else(|| {
-                    Problem::new(400, "limit-invalid", "limit must be 1 to 100.")
-                        .with_field("limit")
-                })?,
-        };
-        let active = match params.first("active") {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(_) => {
-                return Err(
-                    Problem::new(400, "active-invalid", "active must be true or false.")
-                        .with_field("active"),
-                );
-            }
-        };
+        let ListParams { limit, active } = list_params(|name| params.first(name))?;
         if let Some(email) = params.first("email") {
             // Unique: a page of at most one user, never a next page.
-            let found = self
-                .services
-                .store
-                .get_by_email(email)
-                .await
-                .map_err(|e| store_problem(&e))?;
+            let found = self.services.store.get_by_email(email).await?;
             let users: Vec<Value> = found
                 .iter()
                 .filter(|u| active.is_none_or(|a| u.is_active == a))
@@ -294,8 +239,7 @@ impl Users {
                 cursor,
                 active,
             })
-            .await
-            .map_err(|e| store_problem(&e))?;
+            .await?;
         let users: Vec<Value> = page.users.iter().map(view::user).collect();
         let next = match page.next {
             None => None,
@@ -332,7 +276,7 @@ impl Users {
             Err(_) if clerk::is_user_id(id) => self.services.store.get_by_clerk_id(id).await,
             Err(_) => return Err(not_found()),
         };
-        found.map_err(|e| store_problem(&e))?.ok_or_else(not_found)
+        found?.ok_or_else(not_found)
     }
 
     /// `AUTH_DISABLED`: the development user exists from the first request on.
@@ -362,7 +306,7 @@ impl Users {
                         Ok(())
                     }
                     Err(StoreError::Conflict { .. }) => Ok(()), // it exists already
-                    Err(error) => Err(store_problem(&error)),
+                    Err(error) => Err(error.into()),
                 }
             })
             .await
@@ -450,12 +394,81 @@ fn not_found() -> Problem {
     Problem::new(404, "user-not-found", "No such user.")
 }
 
-fn store_problem(error: &StoreError) -> Problem {
-    tracing::error!(%error, "store error");
-    match error {
-        StoreError::Unavailable(_) => unavailable("store-unavailable"),
-        _ => internal(),
+/// `GET /protected`: the minimal protected route.
+fn protected(me: &User) -> Response<Body> {
+    json_response(
+        200,
+        &json!({
+            "message": "You are authenticated",
+            "user_id": me.id.to_string(),
+            "email": me.email,
+        }),
+    )
+}
+
+/// 409 when an admin's patch would take away their own admin flag, or lock them out (an
+/// inactive or unapproved caller is refused on the next request).
+fn refuse_self_lockout(me: &User, target: &User, patch: &FlagsPatch) -> Result<(), Problem> {
+    if target.clerk_user_id != me.clerk_user_id {
+        return Ok(());
     }
+    if patch.is_admin == Some(false) {
+        return Err(Problem::new(
+            409,
+            "self-demotion",
+            "An admin cannot remove their own admin flag.",
+        )
+        .with_field("is_admin"));
+    }
+    let lockout = [
+        ("is_active", patch.is_active),
+        ("is_approved", patch.is_approved),
+    ]
+    .into_iter()
+    .find(|(_, value)| *value == Some(false));
+    match lockout {
+        Some((field, _)) => Err(Problem::new(
+            409,
+            "self-deactivation",
+            "An admin cannot deactivate or unapprove themself.",
+        )
+        .with_field(field)),
+        None => Ok(()),
+    }
+}
+
+/// `GET /users` query parameters, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ListParams {
+    limit: u32,
+    active: Option<bool>,
+}
+
+/// Reads `limit` (1–100, default 20) and `active` (`true`/`false`) through `first`, which
+/// gives a parameter's first value.
+fn list_params<'a>(first: impl Fn(&str) -> Option<&'a str>) -> Result<ListParams, Problem> {
+    let limit = match first("limit") {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=shared::store::MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                Problem::new(400, "limit-invalid", "limit must be 1 to 100.").with_field("limit")
+            })?,
+    };
+    let active = match first("active") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            return Err(
+                Problem::new(400, "active-invalid", "active must be true or false.")
+                    .with_field("active"),
+            );
+        }
+    };
+    Ok(ListParams { limit, active })
 }
 
 /// The PATCH body: only `is_approved`, `is_admin`, `is_active`, each a boolean.
@@ -511,14 +524,7 @@ fn parse_patch(body: &Body) -> Result<FlagsPatch, Problem> {
 }
 
 fn json_response(status: u16, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-    if let Ok(value) = "application/json".parse() {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, value);
-    }
-    response
+    problem::json(status, "application/json", body)
 }
 
 /// The Lambda handler.
@@ -527,4 +533,41 @@ pub async fn handler(
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     Ok(users.respond(&request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&'static str, &'static str)]) -> Result<ListParams, Problem> {
+        list_params(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v))
+    }
+
+    #[test]
+    fn list_parameters_default_and_bound() {
+        assert_eq!(
+            params(&[]).unwrap(),
+            ListParams {
+                limit: 20,
+                active: None
+            }
+        );
+        assert_eq!(
+            params(&[("limit", "100"), ("active", "false")]).unwrap(),
+            ListParams {
+                limit: 100,
+                active: Some(false)
+            }
+        );
+        for bad in ["0", "101", "-1", "ten", ""] {
+            let problem = params(&[("limit", bad)]).unwrap_err();
+            assert_eq!(
+                (problem.status, problem.code),
+                (400, "limit-invalid"),
+                "{bad}"
+            );
+        }
+        let problem = params(&[("active", "yes")]).unwrap_err();
+        assert_eq!((problem.status, problem.code), (400, "active-invalid"));
+    }
 }

@@ -2,6 +2,7 @@
 
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
+use shared::StoreError;
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,19 +76,44 @@ impl Problem {
 
     /// The response.
     pub fn response(&self) -> Response<Body> {
-        let mut response = Response::new(Body::Text(self.body().to_string()));
-        *response.status_mut() = http::StatusCode::from_u16(self.status)
-            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        if let Ok(value) = "application/problem+json".parse() {
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, value);
-        }
+        let mut response = json(self.status, "application/problem+json", &self.body());
         if let Some(Ok(value)) = self.allow.map(str::parse) {
             response.headers_mut().insert(http::header::ALLOW, value);
         }
         response
     }
+}
+
+/// The store's errors as answers; the cause of a 5xx is logged here, once.
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Problem::new(404, "user-not-found", "No such user."),
+            StoreError::Deleted => {
+                Problem::new(409, "user-deleted", "The user was deleted in Clerk.")
+            }
+            StoreError::Unavailable(_) => {
+                tracing::error!(%error, "store unavailable");
+                unavailable("store-unavailable")
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                internal()
+            }
+        }
+    }
+}
+
+/// The one JSON response builder: `body` as `content_type` with `status`.
+pub fn json(status: u16, content_type: &'static str, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 /// 500 with a fixed message; the cause goes to the log, not the client.
