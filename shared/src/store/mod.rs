@@ -98,6 +98,7 @@ enum Mode {
 }
 
 /// A transaction outcome the write loop decides on.
+#[derive(Debug, PartialEq, Eq)]
 enum CommitError {
     /// The user item changed since it was read: read again.
     Raced,
@@ -576,36 +577,13 @@ impl UserStore {
             }
             return Err(CommitError::Store(unavailable(err)));
         };
-        let reasons = cancel.cancellation_reasons();
-        let failed =
-            |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if failed(0) {
-            return Err(if create_only {
-                CommitError::Store(StoreError::Conflict {
-                    field: UniqueField::ClerkUserId,
-                })
-            } else {
-                CommitError::Raced
-            });
-        }
-        if let Some(field) = fields
+        let codes: Vec<Option<&str>> = cancel
+            .cancellation_reasons()
             .iter()
-            .enumerate()
-            .find_map(|(i, f)| failed(i + 1).then_some(*f))
-        {
-            return Err(CommitError::Store(StoreError::Conflict { field }));
-        }
-        if reasons.iter().any(|r| r.code() == Some("ValidationError")) {
-            return Err(CommitError::Store(StoreError::Unstorable(
-                "DynamoDB refused an item as invalid".into(),
-            )));
-        }
-        // TransactionConflict and friends: another transaction touched the same items.
-        if reasons
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict"))
-        {
-            return Err(CommitError::Raced);
+            .map(|r| r.code())
+            .collect();
+        if let Some(meaning) = cancellation(&codes, &fields, create_only) {
+            return Err(meaning);
         }
         Err(CommitError::Store(unavailable(err)))
     }
@@ -678,6 +656,43 @@ fn build<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T,
     result.map_err(|e| CommitError::Store(StoreError::Corrupt(format!("request: {e}"))))
 }
 
+/// What a cancelled write transaction means, from its per-item reason codes: item 0 is the
+/// user, then one item per entry of `fields` (the unique field it guards). `None` when no
+/// reason names a cause.
+fn cancellation(
+    codes: &[Option<&str>],
+    fields: &[UniqueField],
+    create_only: bool,
+) -> Option<CommitError> {
+    let failed = |i: usize| codes.get(i).copied().flatten() == Some("ConditionalCheckFailed");
+    if failed(0) {
+        // The user item is not as read: someone wrote it first (or it exists, for a create).
+        return Some(if create_only {
+            CommitError::Store(StoreError::Conflict {
+                field: UniqueField::ClerkUserId,
+            })
+        } else {
+            CommitError::Raced
+        });
+    }
+    if let Some(field) = fields
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| failed(i + 1).then_some(*f))
+    {
+        return Some(CommitError::Store(StoreError::Conflict { field }));
+    }
+    if codes.contains(&Some("ValidationError")) {
+        return Some(CommitError::Store(StoreError::Unstorable(
+            "DynamoDB refused an item as invalid".into(),
+        )));
+    }
+    // TransactionConflict: another transaction touched the same items at the same time.
+    codes
+        .contains(&Some("TransactionConflict"))
+        .then_some(CommitError::Raced)
+}
+
 /// Runs `attempt` until it is not raced by a concurrent write, at most [`MAX_ATTEMPTS`]
 /// times: the one retry loop of every write decided from a read.
 async fn until_not_raced<T, F: Future<Output = Result<T, CommitError>>>(
@@ -709,4 +724,45 @@ where
     R: fmt::Debug + Send + Sync + 'static,
 {
     StoreError::Unavailable(DisplayErrorContext(&err).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: [UniqueField; 2] = [UniqueField::Email, UniqueField::Username];
+
+    #[test]
+    fn a_cancelled_transaction_names_its_cause() {
+        let failed = Some("ConditionalCheckFailed");
+        let none = Some("None");
+        assert_eq!(
+            cancellation(&[failed, none], &FIELDS, false),
+            Some(CommitError::Raced)
+        );
+        assert_eq!(
+            cancellation(&[failed], &FIELDS, true),
+            Some(CommitError::Store(StoreError::Conflict {
+                field: UniqueField::ClerkUserId
+            }))
+        );
+        assert_eq!(
+            cancellation(&[none, none, failed], &FIELDS, false),
+            Some(CommitError::Store(StoreError::Conflict {
+                field: UniqueField::Username
+            }))
+        );
+        assert!(matches!(
+            cancellation(&[none, Some("ValidationError")], &FIELDS, false),
+            Some(CommitError::Store(StoreError::Unstorable(_)))
+        ));
+        assert_eq!(
+            cancellation(&[Some("TransactionConflict"), none], &FIELDS, false),
+            Some(CommitError::Raced)
+        );
+        assert_eq!(
+            cancellation(&[none, Some("ThrottlingError")], &FIELDS, false),
+            None
+        );
+    }
 }
