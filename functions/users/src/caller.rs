@@ -3,7 +3,7 @@
 use lambda_http::request::RequestContext;
 use shared::CallerContext;
 
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
 
 /// Reads HTTP API v2 `requestContext.authorizer.lambda` or REST `requestContext.authorizer`;
 /// 401 when there is no authorizer context, it names no caller, or its token expired more
@@ -22,9 +22,9 @@ pub fn from_request_context(
     let caller = fields
         .and_then(CallerContext::from_map)
         .filter(|c| shared::clerk::is_user_id(&c.clerk_user_id))
-        .ok_or_else(|| Problem::new(401, "unauthenticated", "No authenticated caller."))?;
+        .ok_or_else(|| Problem::new(Code::Unauthenticated, "No authenticated caller."))?;
     caller
         .check_fresh(now, skew_seconds)
-        .map_err(|error| Problem::new(401, error.code(), "The session token has expired."))?;
+        .map_err(|error| Problem::new(Code::Context(error), "The session token has expired."))?;
     Ok(caller)
 }

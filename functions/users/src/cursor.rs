@@ -7,7 +7,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use shared::store::Cursor;
 
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
 
 /// Bytes of the MAC kept in a cursor.
 const TAG_LEN: usize = 16;
@@ -46,8 +46,7 @@ impl CursorCodec {
     pub fn decode(&self, text: &str, active: Option<bool>) -> Result<Cursor, Problem> {
         let invalid = || {
             Problem::new(
-                400,
-                "cursor-invalid",
+                Code::CursorInvalid,
                 "The cursor was not issued for this listing.",
             )
             .with_field("cursor")

@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use cursor::CursorCodec;
-pub use problem::Problem;
+pub use problem::{Code, Problem};
 use problem::{internal, unavailable};
 
 /// Largest PATCH body read.
@@ -140,8 +140,7 @@ impl Users {
         };
         match user.refusal() {
             Some(refusal) => Err(Problem::new(
-                403,
-                refusal.code(),
+                Code::Refused(refusal),
                 "The caller may not use this API (deleted, deactivated or unapproved).",
             )),
             None => Ok(user),
@@ -151,11 +150,11 @@ impl Users {
     async fn lazy_sync(&self, clerk_user_id: &str) -> Result<User, Problem> {
         let secrets = self.services.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
-            unavailable("secrets-unavailable")
+            unavailable(Code::SecretsUnavailable)
         })?;
         let http = self.services.http().map_err(|error| {
             tracing::error!(%error, "no HTTP client for the Backend API");
-            unavailable("clerk-unavailable")
+            unavailable(Code::ClerkUnavailable)
         })?;
         let fetched = shared::clerk_api::get_user(
             http,
@@ -167,22 +166,17 @@ impl Users {
         let clerk_user: ClerkUser = match fetched {
             Ok(Some(user)) => user,
             Ok(None) => {
-                return Err(Problem::new(
-                    404,
-                    "user-not-found",
-                    "Clerk has no such user.",
-                ));
+                return Err(Problem::new(Code::UserNotFound, "Clerk has no such user."));
             }
             Err(ApiError::InvalidId) => {
                 return Err(Problem::new(
-                    401,
-                    "unauthenticated",
+                    Code::Unauthenticated,
                     "No authenticated caller.",
                 ));
             }
             Err(error) => {
                 tracing::warn!(%error, clerk_user_id, "lazy sync: Clerk unreachable");
-                return Err(unavailable("clerk-unavailable"));
+                return Err(unavailable(Code::ClerkUnavailable));
             }
         };
         let now_ms = self.services.clock.unix_seconds().saturating_mul(1000);
@@ -261,7 +255,7 @@ impl Users {
     async fn cursor_codec(&self) -> Result<Option<CursorCodec>, Problem> {
         let secrets = self.services.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
-            unavailable("secrets-unavailable")
+            unavailable(Code::SecretsUnavailable)
         })?;
         Ok(secrets
             .secret_key
@@ -334,7 +328,7 @@ fn match_route(request: &Request) -> Result<Route, Problem> {
             http::Method::PATCH => Ok(Route::PatchUser((*id).to_owned())),
             _ => Err(Problem::method_not_allowed("GET, PATCH")),
         },
-        _ => Err(Problem::new(404, "route-not-found", "No such route.")),
+        _ => Err(Problem::new(Code::RouteNotFound, "No such route.")),
     }
 }
 
@@ -374,8 +368,7 @@ fn require_admin(caller: &User) -> Result<(), Problem> {
         Ok(())
     } else {
         Err(Problem::new(
-            403,
-            "admin-required",
+            Code::AdminRequired,
             "This route is for admins.",
         ))
     }
@@ -384,14 +377,13 @@ fn require_admin(caller: &User) -> Result<(), Problem> {
 fn cursor_key_missing() -> Problem {
     tracing::error!("CLERK_SECRET_KEY is not set: pagination cursors cannot be signed");
     Problem::new(
-        500,
-        "cursor-key-missing",
+        Code::CursorKeyMissing,
         "Pagination is unavailable: the deployment has no CLERK_SECRET_KEY to sign cursors with.",
     )
 }
 
 fn not_found() -> Problem {
-    Problem::new(404, "user-not-found", "No such user.")
+    Problem::new(Code::UserNotFound, "No such user.")
 }
 
 /// `GET /protected`: the minimal protected route.
@@ -414,8 +406,7 @@ fn refuse_self_lockout(me: &User, target: &User, patch: &FlagsPatch) -> Result<(
     }
     if patch.is_admin == Some(false) {
         return Err(Problem::new(
-            409,
-            "self-demotion",
+            Code::SelfDemotion,
             "An admin cannot remove their own admin flag.",
         )
         .with_field("is_admin"));
@@ -428,8 +419,7 @@ fn refuse_self_lockout(me: &User, target: &User, patch: &FlagsPatch) -> Result<(
     .find(|(_, value)| *value == Some(false));
     match lockout {
         Some((field, _)) => Err(Problem::new(
-            409,
-            "self-deactivation",
+            Code::SelfDeactivation,
             "An admin cannot deactivate or unapprove themself.",
         )
         .with_field(field)),
@@ -454,7 +444,7 @@ fn list_params<'a>(first: impl Fn(&str) -> Option<&'a str>) -> Result<ListParams
             .ok()
             .filter(|n| (1..=shared::store::MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
-                Problem::new(400, "limit-invalid", "limit must be 1 to 100.").with_field("limit")
+                Problem::new(Code::LimitInvalid, "limit must be 1 to 100.").with_field("limit")
             })?,
     };
     let active = match first("active") {
@@ -463,7 +453,7 @@ fn list_params<'a>(first: impl Fn(&str) -> Option<&'a str>) -> Result<ListParams
         Some("false") => Some(false),
         Some(_) => {
             return Err(
-                Problem::new(400, "active-invalid", "active must be true or false.")
+                Problem::new(Code::ActiveInvalid, "active must be true or false.")
                     .with_field("active"),
             );
         }
@@ -481,13 +471,12 @@ fn parse_patch(body: &Body) -> Result<FlagsPatch, Problem> {
     };
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Problem::new(
-            413,
-            "body-too-large",
+            Code::BodyTooLarge,
             "The body is larger than 64 KiB.",
         ));
     }
     let object: Map<String, Value> = serde_json::from_slice(bytes)
-        .map_err(|_| Problem::new(400, "body-invalid", "The body must be a JSON object."))?;
+        .map_err(|_| Problem::new(Code::BodyInvalid, "The body must be a JSON object."))?;
     let mut patch = FlagsPatch::default();
     for (name, value) in &object {
         let slot = match name.as_str() {
@@ -496,27 +485,23 @@ fn parse_patch(body: &Body) -> Result<FlagsPatch, Problem> {
             "is_active" => &mut patch.is_active,
             _ => {
                 return Err(Problem::new(
-                    422,
-                    "field-not-allowed",
+                    Code::FieldNotAllowed,
                     format!("{name} cannot be set; allowed: is_approved, is_admin, is_active."),
                 )
                 .with_field(name.clone()));
             }
         };
         let Value::Bool(flag) = value else {
-            return Err(Problem::new(
-                422,
-                "field-invalid",
-                format!("{name} must be true or false."),
-            )
-            .with_field(name.clone()));
+            return Err(
+                Problem::new(Code::FieldInvalid, format!("{name} must be true or false."))
+                    .with_field(name.clone()),
+            );
         };
         *slot = Some(*flag);
     }
     if object.is_empty() {
         return Err(Problem::new(
-            422,
-            "no-fields",
+            Code::NoFields,
             "Set at least one of is_approved, is_admin, is_active.",
         ));
     }

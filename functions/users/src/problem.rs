@@ -3,6 +3,142 @@
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 use shared::StoreError;
+use shared::context::ContextError;
+use shared::store::Refusal;
+
+/// Every error the users API answers, with its one status and stable code (the README's
+/// users API table lists them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Code {
+    /// `active-invalid` (400).
+    ActiveInvalid,
+    /// `body-invalid` (400).
+    BodyInvalid,
+    /// `cursor-invalid` (400).
+    CursorInvalid,
+    /// `limit-invalid` (400).
+    LimitInvalid,
+    /// `unauthenticated` (401).
+    Unauthenticated,
+    /// `admin-required` (403).
+    AdminRequired,
+    /// `route-not-found` (404).
+    RouteNotFound,
+    /// `user-not-found` (404).
+    UserNotFound,
+    /// `self-deactivation` (409).
+    SelfDeactivation,
+    /// `self-demotion` (409).
+    SelfDemotion,
+    /// `user-deleted` (409).
+    UserDeleted,
+    /// `body-too-large` (413).
+    BodyTooLarge,
+    /// `field-invalid` (422).
+    FieldInvalid,
+    /// `field-not-allowed` (422).
+    FieldNotAllowed,
+    /// `no-fields` (422).
+    NoFields,
+    /// `cursor-key-missing` (500).
+    CursorKeyMissing,
+    /// `internal-error` (500).
+    InternalError,
+    /// `clerk-unavailable` (503).
+    ClerkUnavailable,
+    /// `secrets-unavailable` (503).
+    SecretsUnavailable,
+    /// `store-unavailable` (503).
+    StoreUnavailable,
+    /// `method-not-allowed` (405).
+    MethodNotAllowed,
+    /// The stored caller may not come in (403): `user-deleted`, `user-inactive`,
+    /// `user-unapproved`.
+    Refused(Refusal),
+    /// The authorizer's (cached) context is no longer usable (401): `token-expired`.
+    Context(ContextError),
+}
+
+impl Code {
+    /// Every code (each refusal once), for the exhaustiveness tests.
+    pub const ALL: &[Code] = &[
+        Self::ActiveInvalid,
+        Self::BodyInvalid,
+        Self::CursorInvalid,
+        Self::LimitInvalid,
+        Self::Unauthenticated,
+        Self::AdminRequired,
+        Self::RouteNotFound,
+        Self::UserNotFound,
+        Self::SelfDeactivation,
+        Self::SelfDemotion,
+        Self::UserDeleted,
+        Self::BodyTooLarge,
+        Self::FieldInvalid,
+        Self::FieldNotAllowed,
+        Self::NoFields,
+        Self::CursorKeyMissing,
+        Self::InternalError,
+        Self::ClerkUnavailable,
+        Self::SecretsUnavailable,
+        Self::StoreUnavailable,
+        Self::MethodNotAllowed,
+        Self::Refused(Refusal::Deleted),
+        Self::Refused(Refusal::Inactive),
+        Self::Refused(Refusal::Unapproved),
+        Self::Context(ContextError::TokenExpired),
+    ];
+
+    /// The HTTP status.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::ActiveInvalid | Self::BodyInvalid | Self::CursorInvalid | Self::LimitInvalid => {
+                400
+            }
+            Self::Unauthenticated => 401,
+            Self::AdminRequired => 403,
+            Self::RouteNotFound | Self::UserNotFound => 404,
+            Self::SelfDeactivation | Self::SelfDemotion | Self::UserDeleted => 409,
+            Self::BodyTooLarge => 413,
+            Self::FieldInvalid | Self::FieldNotAllowed | Self::NoFields => 422,
+            Self::CursorKeyMissing | Self::InternalError => 500,
+            Self::ClerkUnavailable | Self::SecretsUnavailable | Self::StoreUnavailable => 503,
+            Self::MethodNotAllowed => 405,
+            Self::Refused(_) => 403,
+            Self::Context(_) => 401,
+        }
+    }
+
+    /// The stable reason code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::ActiveInvalid => "active-invalid",
+            Self::BodyInvalid => "body-invalid",
+            Self::CursorInvalid => "cursor-invalid",
+            Self::LimitInvalid => "limit-invalid",
+            Self::Unauthenticated => "unauthenticated",
+            Self::AdminRequired => "admin-required",
+            Self::RouteNotFound => "route-not-found",
+            Self::UserNotFound => "user-not-found",
+            Self::SelfDeactivation => "self-deactivation",
+            Self::SelfDemotion => "self-demotion",
+            Self::UserDeleted => "user-deleted",
+            Self::BodyTooLarge => "body-too-large",
+            Self::FieldInvalid => "field-invalid",
+            Self::FieldNotAllowed => "field-not-allowed",
+            Self::NoFields => "no-fields",
+            Self::CursorKeyMissing => "cursor-key-missing",
+            Self::InternalError => "internal-error",
+            Self::ClerkUnavailable => "clerk-unavailable",
+            Self::SecretsUnavailable => "secrets-unavailable",
+            Self::StoreUnavailable => "store-unavailable",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Refused(refusal) => refusal.code(),
+            Self::Context(error) => error.code(),
+        }
+    }
+}
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,10 +157,10 @@ pub struct Problem {
 
 impl Problem {
     /// A problem with a detail message.
-    pub fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
         Self {
-            status,
-            code,
+            status: code.status(),
+            code: code.code(),
             detail: detail.into(),
             field: None,
             allow: None,
@@ -33,7 +169,7 @@ impl Problem {
 
     /// 405 for a known route, naming the methods it allows.
     pub fn method_not_allowed(allow: &'static str) -> Self {
-        let mut problem = Self::new(405, "method-not-allowed", format!("Allowed: {allow}."));
+        let mut problem = Self::new(Code::MethodNotAllowed, format!("Allowed: {allow}."));
         problem.allow = Some(allow);
         problem
     }
@@ -88,13 +224,13 @@ impl Problem {
 impl From<StoreError> for Problem {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => Problem::new(404, "user-not-found", "No such user."),
+            StoreError::NotFound => Problem::new(Code::UserNotFound, "No such user."),
             StoreError::Deleted => {
-                Problem::new(409, "user-deleted", "The user was deleted in Clerk.")
+                Problem::new(Code::UserDeleted, "The user was deleted in Clerk.")
             }
             StoreError::Unavailable(_) => {
                 tracing::error!(%error, "store unavailable");
-                unavailable("store-unavailable")
+                unavailable(Code::StoreUnavailable)
             }
             other => {
                 tracing::error!(error = %other, "store error");
@@ -118,14 +254,36 @@ pub fn json(status: u16, content_type: &'static str, body: &Value) -> Response<B
 
 /// 500 with a fixed message; the cause goes to the log, not the client.
 pub fn internal() -> Problem {
-    Problem::new(500, "internal-error", "The request could not be completed.")
+    Problem::new(Code::InternalError, "The request could not be completed.")
 }
 
 /// 503: a dependency is unreachable; worth retrying.
-pub fn unavailable(code: &'static str) -> Problem {
+pub fn unavailable(code: Code) -> Problem {
     Problem::new(
-        503,
         code,
         "A dependency is temporarily unavailable; retry shortly.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_code_is_unique_and_in_the_readme() {
+        let readme = include_str!("../../../README.md");
+        let mut seen = HashSet::new();
+        for code in Code::ALL {
+            // `user-deleted` is 403 for the caller and 409 for a PATCH's target: the pair
+            // is what must be unique.
+            assert!(seen.insert((code.code(), code.status())), "{code:?} twice");
+            assert!(
+                readme.contains(&format!("`{}`", code.code())),
+                "{} is not in the README",
+                code.code()
+            );
+        }
+    }
 }
