@@ -866,9 +866,10 @@ async fn list_clamps_the_page_size() {
 }
 
 #[tokio::test]
-#[ignore = "moto's threaded server does not isolate concurrent TransactWriteItems (flaky: guards leak, two winners); to run through a one-request-at-a-time proxy like tests/it/concurrency.rs in devtools"]
 async fn concurrent_claims_of_one_email_let_exactly_one_win() {
-    let store = testkit::fresh_store().await;
+    // Through the proxy: moto's threaded server does not isolate concurrent transactions.
+    let (proxy, store) = testkit::serial_store().await;
+    proxy.set_jitter(std::time::Duration::from_millis(2));
     let a = profile("user_a", Some("race@example.com"), "a", 1);
     let b = profile("user_b", Some("race@example.com"), "b", 1);
     let (ra, rb) = tokio::join!(upsert(&store, &a), upsert(&store, &b));
@@ -895,9 +896,9 @@ async fn concurrent_claims_of_one_email_let_exactly_one_win() {
 }
 
 #[tokio::test]
-#[ignore = "moto's threaded server does not isolate concurrent TransactWriteItems (flaky: guards leak, two winners); to run through a one-request-at-a-time proxy like tests/it/concurrency.rs in devtools"]
 async fn concurrent_updates_of_one_user_end_at_the_newest_stamp() {
-    let store = testkit::fresh_store().await;
+    let (proxy, store) = testkit::serial_store().await;
+    proxy.set_jitter(std::time::Duration::from_millis(2));
     upsert(&store, &profile("user_a", None, "v0", 1))
         .await
         .unwrap();

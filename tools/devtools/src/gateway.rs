@@ -222,7 +222,7 @@ impl Gateway {
     pub async fn serve(self: Arc<Self>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
-        crate::serve::serve(listener, move |req| {
+        testkit::serve::serve(listener, move |req| {
             let gateway = Arc::clone(&self);
             async move { gateway.handle(req).await }
         });

@@ -6,8 +6,6 @@ pub mod events;
 pub mod fuzz;
 pub mod gateway;
 pub mod runtime_api;
-pub mod serial_proxy;
-mod serve;
 
 pub use runtime_api::{Function, HarnessError, Invocation, RuntimeApi};
 

@@ -93,7 +93,7 @@ impl RuntimeApi {
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner::default());
         let shared = Arc::clone(&inner);
-        crate::serve::serve(listener, move |req| route(Arc::clone(&shared), req));
+        testkit::serve::serve(listener, move |req| route(Arc::clone(&shared), req));
         Ok(Self { addr, inner })
     }
 

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use devtools::events::{DEV_WEBHOOK_SECRET, webhook_event};
-use devtools::serial_proxy::{Hold, SerialProxy};
 use devtools::{Function, RuntimeApi};
 use serde_json::{Value, json};
 use support::{LocalApi, base_env, bin_dir, unix_now};
+use testkit::serial_proxy::{Hold, SerialProxy};
 use testkit::{FakeClerk, Reply};
 
 /// Webhook processes working the table at once (besides the gateway's).

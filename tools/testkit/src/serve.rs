@@ -10,7 +10,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// Serves `listener` in the background, answering every request with `handle`.
-pub(crate) fn serve<F, Fut>(listener: TcpListener, handle: F)
+pub fn serve<F, Fut>(listener: TcpListener, handle: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
