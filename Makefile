@@ -41,8 +41,9 @@ test: ## every test: unit tests, integration tests against the local stack (moto
 	.venv/bin/python tools/template.py check-table
 	.venv/bin/python tools/template.py check-limits
 
-check: ## formatting and clippy, warnings as errors
+check: ## formatting, clippy (warnings as errors), and no module cycle in shared
 	cargo fmt --all -- --check
+	python3 tools/module-graph.py >/dev/null
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 bench: ## benchmarks: token and webhook verification (criterion), authorizer cold start; see BENCHMARKS.md
