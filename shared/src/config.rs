@@ -133,98 +133,68 @@ impl Config {
 
     /// Reads through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |var: &'static str| {
-            lookup(var)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-
-        let publishable_key = get("CLERK_PUBLISHABLE_KEY")
+        let vars = Vars(lookup);
+        let publishable_key = vars
+            .text("CLERK_PUBLISHABLE_KEY")
             .map(|raw| {
                 raw.parse::<PublishableKey>()
                     .map_err(|e: PublishableKeyError| malformed("CLERK_PUBLISHABLE_KEY", e))
             })
             .transpose()?;
-        let raw_stage = get("STAGE");
+        let raw_stage = vars.text("STAGE");
         let stage = match &raw_stage {
             None => Stage::Dev,
             Some(raw) => Stage::parse(raw)
                 .ok_or_else(|| malformed("STAGE", "expected dev, staging, prod or production"))?,
         };
-        let auth_disabled = get("AUTH_DISABLED")
-            .map(|raw| parse_bool("AUTH_DISABLED", &raw))
-            .transpose()?
-            .unwrap_or(false);
-        // The bypass needs a stage that says "development" out loud: an unset STAGE may be
-        // a production deployment that forgot it.
-        let explicitly_dev = raw_stage
-            .as_deref()
-            .is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "dev" | "local"));
-        if auth_disabled && !explicitly_dev {
-            return Err(ConfigError::AuthDisabledOutsideDevelopment {
-                stage: raw_stage.unwrap_or_else(|| "unset".to_owned()),
-            });
-        }
-        let local_endpoint = get("LOCAL_AWS_ENDPOINT_URL");
-        if local_endpoint.is_some() && !explicitly_dev {
-            return Err(ConfigError::LocalEndpointOutsideDevelopment {
-                stage: raw_stage.unwrap_or_else(|| "unset".to_owned()),
-            });
-        }
-        let authorized_parties = get("CLERK_AUTHORIZED_PARTIES")
+        let auth_disabled = vars.flag("AUTH_DISABLED", false)?;
+        let local_endpoint = vars.text("LOCAL_AWS_ENDPOINT_URL");
+        development_only(
+            raw_stage.as_deref(),
+            auth_disabled,
+            local_endpoint.is_some(),
+        )?;
+        let authorized_parties = vars
+            .text("CLERK_AUTHORIZED_PARTIES")
             .map(|raw| split_list(&raw))
             .unwrap_or_default();
         if stage == Stage::Prod && authorized_parties.is_empty() {
             return Err(ConfigError::AuthorizedPartiesRequired);
         }
+        let secrets_cache_ttl = vars.seconds(
+            "SECRETS_CACHE_TTL_SECONDS",
+            DEFAULT_SECRETS_CACHE_TTL_SECONDS,
+        )?;
+        if secrets_cache_ttl.is_zero() {
+            // 0 would mean a Secrets Manager read on every request.
+            return Err(malformed(
+                "SECRETS_CACHE_TTL_SECONDS",
+                "expected at least 1 second",
+            ));
+        }
 
         Ok(Self {
             publishable_key,
-            secret_arn: get("CLERK_SECRET_ARN"),
-            jwks_url: get("CLERK_JWKS_URL")
-                .map(|raw| parse_url("CLERK_JWKS_URL", &raw))
-                .transpose()?,
-            api_url: get("CLERK_API_URL")
-                .map(|raw| parse_url("CLERK_API_URL", &raw))
-                .transpose()?
+            secret_arn: vars.text("CLERK_SECRET_ARN"),
+            jwks_url: vars.url("CLERK_JWKS_URL")?,
+            api_url: vars
+                .url("CLERK_API_URL")?
                 .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
-            issuer_override: get("CLERK_ISSUER")
-                .map(|raw| parse_url("CLERK_ISSUER", &raw))
-                .transpose()?,
+            issuer_override: vars.url("CLERK_ISSUER")?,
             authorized_parties,
-            audience: get("CLERK_AUDIENCE"),
-            clock_skew: seconds(&get, "CLERK_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS)?,
-            allow_pending_sessions: get("CLERK_ALLOW_PENDING_SESSIONS")
-                .map(|raw| parse_bool("CLERK_ALLOW_PENDING_SESSIONS", &raw))
-                .transpose()?
-                .unwrap_or(false),
-            allow_missing_sid: get("CLERK_ALLOW_MISSING_SID")
-                .map(|raw| parse_bool("CLERK_ALLOW_MISSING_SID", &raw))
-                .transpose()?
-                .unwrap_or(false),
-            max_token_lifetime: seconds(
-                &get,
+            audience: vars.text("CLERK_AUDIENCE"),
+            clock_skew: vars.seconds("CLERK_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS)?,
+            allow_pending_sessions: vars.flag("CLERK_ALLOW_PENDING_SESSIONS", false)?,
+            allow_missing_sid: vars.flag("CLERK_ALLOW_MISSING_SID", false)?,
+            max_token_lifetime: vars.seconds(
                 "CLERK_MAX_TOKEN_LIFETIME_SECONDS",
                 DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
             )?,
-            jwks_cache_ttl: seconds(
-                &get,
-                "JWKS_CACHE_TTL_SECONDS",
-                DEFAULT_JWKS_CACHE_TTL_SECONDS,
-            )?,
-            secrets_cache_ttl: at_least_one_second(
-                seconds(
-                    &get,
-                    "SECRETS_CACHE_TTL_SECONDS",
-                    DEFAULT_SECRETS_CACHE_TTL_SECONDS,
-                )?,
-                "SECRETS_CACHE_TTL_SECONDS",
-            )?,
-            users_table: get("USERS_TABLE"),
-            auto_approve_users: get("AUTO_APPROVE_USERS")
-                .map(|raw| parse_bool("AUTO_APPROVE_USERS", &raw))
-                .transpose()?
-                .unwrap_or(true),
+            jwks_cache_ttl: vars
+                .seconds("JWKS_CACHE_TTL_SECONDS", DEFAULT_JWKS_CACHE_TTL_SECONDS)?,
+            secrets_cache_ttl,
+            users_table: vars.text("USERS_TABLE"),
+            auto_approve_users: vars.flag("AUTO_APPROVE_USERS", true)?,
             auth_disabled,
             local_endpoint,
             stage,
@@ -261,34 +231,59 @@ fn malformed(var: &'static str, reason: impl ToString) -> ConfigError {
     }
 }
 
-fn parse_bool(var: &'static str, raw: &str) -> Result<bool, ConfigError> {
-    match raw.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(malformed(var, "expected true or false")),
+/// The settings that redirect or switch off the gate need a stage that says "development"
+/// out loud (`dev` or `local`): an unset `STAGE` may be a production deployment that forgot it.
+fn development_only(
+    raw_stage: Option<&str>,
+    auth_disabled: bool,
+    local_endpoint: bool,
+) -> Result<(), ConfigError> {
+    let explicitly_dev =
+        raw_stage.is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "dev" | "local"));
+    let stage = || raw_stage.unwrap_or("unset").to_owned();
+    if auth_disabled && !explicitly_dev {
+        return Err(ConfigError::AuthDisabledOutsideDevelopment { stage: stage() });
     }
+    if local_endpoint && !explicitly_dev {
+        return Err(ConfigError::LocalEndpointOutsideDevelopment { stage: stage() });
+    }
+    Ok(())
 }
 
-fn seconds(
-    get: &impl Fn(&'static str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-) -> Result<Duration, ConfigError> {
-    match get(var) {
-        None => Ok(Duration::from_secs(default)),
-        Some(raw) => raw
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| malformed(var, "expected a whole number of seconds")),
-    }
-}
+/// The variables as read: trimmed, an empty one counted as unset.
+struct Vars<F>(F);
 
-/// 0 would mean a Secrets Manager read on every request: refused.
-fn at_least_one_second(value: Duration, var: &'static str) -> Result<Duration, ConfigError> {
-    if value.is_zero() {
-        return Err(malformed(var, "expected at least 1 second"));
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn text(&self, var: &'static str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
-    Ok(value)
+
+    fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let Some(raw) = self.text(var) else {
+            return Ok(default);
+        };
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(malformed(var, "expected true or false")),
+        }
+    }
+
+    fn seconds(&self, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        match self.text(var) {
+            None => Ok(Duration::from_secs(default)),
+            Some(raw) => raw
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| malformed(var, "expected a whole number of seconds")),
+        }
+    }
+
+    fn url(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        self.text(var).map(|raw| parse_url(var, &raw)).transpose()
+    }
 }
 
 /// Keys and identities are fetched from these URLs, so plain HTTP is allowed only to

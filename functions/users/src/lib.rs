@@ -6,45 +6,33 @@
 //! CORS is API Gateway's (the template's `CorsConfiguration`): it answers preflights and
 //! replaces whatever CORS headers a function sets, so this one sets none.
 
+mod access;
 pub mod caller;
 pub mod cursor;
 pub mod event;
+mod input;
 pub mod problem;
 pub mod view;
 
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use shared::clerk::{self, ClerkUser};
 use shared::clerk_api::ApiError;
-use shared::store::{ClerkProfile, FlagsPatch, ListQuery, StoreError};
+use shared::store::{ClerkProfile, ListQuery, StoreError};
 use shared::{CallerContext, Services, User, dev};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use access::{is_self, refuse_self_lockout, require_admin};
 use cursor::CursorCodec;
+use input::{ListParams, Route, list_params, match_route, parse_patch};
 pub use problem::{Code, Problem};
 use problem::{internal, unavailable};
-
-/// Largest PATCH body read.
-const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Page size when `limit` is not given.
-const DEFAULT_LIMIT: u32 = 20;
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Users {
     services: Services,
     dev_user_ready: OnceCell<()>,
-}
-
-/// The routes, matched on method and path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Route {
-    Me,
-    Protected,
-    ListUsers,
-    GetUser(String),
-    PatchUser(String),
 }
 
 impl Users {
@@ -308,72 +296,6 @@ impl Users {
     }
 }
 
-fn match_route(request: &Request) -> Result<Route, Problem> {
-    let path = route_path(request);
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = request.method();
-    let get_only = |route: Route| {
-        if method == http::Method::GET {
-            Ok(route)
-        } else {
-            Err(Problem::method_not_allowed("GET"))
-        }
-    };
-    match segments.as_slice() {
-        ["me"] => get_only(Route::Me),
-        ["protected"] => get_only(Route::Protected),
-        ["users"] => get_only(Route::ListUsers),
-        ["users", id] if !id.is_empty() => match *method {
-            http::Method::GET => Ok(Route::GetUser((*id).to_owned())),
-            http::Method::PATCH => Ok(Route::PatchUser((*id).to_owned())),
-            _ => Err(Problem::method_not_allowed("GET, PATCH")),
-        },
-        _ => Err(Problem::new(Code::RouteNotFound, "No such route.")),
-    }
-}
-
-/// The path without a leading stage name (HTTP APIs keep it in `rawPath` on named stages).
-fn route_path(request: &Request) -> String {
-    let raw = request.raw_http_path();
-    let raw = if raw.is_empty() {
-        request.uri().path()
-    } else {
-        raw
-    };
-    let stage = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone(),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
-        _ => None,
-    };
-    match stage.filter(|s| s != "$default") {
-        Some(stage) => {
-            let prefix = format!("/{stage}");
-            match raw.strip_prefix(&prefix) {
-                Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.to_owned(),
-                _ => raw.to_owned(),
-            }
-        }
-        None => raw.to_owned(),
-    }
-}
-
-/// True when `id` (ours or Clerk's) names `user`.
-fn is_self(user: &User, id: &str) -> bool {
-    user.clerk_user_id == id || user.id.to_string() == id
-}
-
-/// The stored flag decides, not the (possibly cached) context's.
-fn require_admin(caller: &User) -> Result<(), Problem> {
-    if caller.is_admin {
-        Ok(())
-    } else {
-        Err(Problem::new(
-            Code::AdminRequired,
-            "This route is for admins.",
-        ))
-    }
-}
-
 fn cursor_key_missing() -> Problem {
     tracing::error!("CLERK_SECRET_KEY is not set: pagination cursors cannot be signed");
     Problem::new(
@@ -398,116 +320,6 @@ fn protected(me: &User) -> Response<Body> {
     )
 }
 
-/// 409 when an admin's patch would take away their own admin flag, or lock them out (an
-/// inactive or unapproved caller is refused on the next request).
-fn refuse_self_lockout(me: &User, target: &User, patch: &FlagsPatch) -> Result<(), Problem> {
-    if target.clerk_user_id != me.clerk_user_id {
-        return Ok(());
-    }
-    if patch.is_admin == Some(false) {
-        return Err(Problem::new(
-            Code::SelfDemotion,
-            "An admin cannot remove their own admin flag.",
-        )
-        .with_field("is_admin"));
-    }
-    let lockout = [
-        ("is_active", patch.is_active),
-        ("is_approved", patch.is_approved),
-    ]
-    .into_iter()
-    .find(|(_, value)| *value == Some(false));
-    match lockout {
-        Some((field, _)) => Err(Problem::new(
-            Code::SelfDeactivation,
-            "An admin cannot deactivate or unapprove themself.",
-        )
-        .with_field(field)),
-        None => Ok(()),
-    }
-}
-
-/// `GET /users` query parameters, checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ListParams {
-    limit: u32,
-    active: Option<bool>,
-}
-
-/// Reads `limit` (1–100, default 20) and `active` (`true`/`false`) through `first`, which
-/// gives a parameter's first value.
-fn list_params<'a>(first: impl Fn(&str) -> Option<&'a str>) -> Result<ListParams, Problem> {
-    let limit = match first("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=shared::store::MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| {
-                Problem::new(Code::LimitInvalid, "limit must be 1 to 100.").with_field("limit")
-            })?,
-    };
-    let active = match first("active") {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => {
-            return Err(
-                Problem::new(Code::ActiveInvalid, "active must be true or false.")
-                    .with_field("active"),
-            );
-        }
-    };
-    Ok(ListParams { limit, active })
-}
-
-/// The PATCH body: only `is_approved`, `is_admin`, `is_active`, each a boolean.
-fn parse_patch(body: &Body) -> Result<FlagsPatch, Problem> {
-    let bytes: &[u8] = match body {
-        Body::Empty => b"",
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => b"",
-    };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Problem::new(
-            Code::BodyTooLarge,
-            "The body is larger than 64 KiB.",
-        ));
-    }
-    let object: Map<String, Value> = serde_json::from_slice(bytes)
-        .map_err(|_| Problem::new(Code::BodyInvalid, "The body must be a JSON object."))?;
-    let mut patch = FlagsPatch::default();
-    for (name, value) in &object {
-        let slot = match name.as_str() {
-            "is_approved" => &mut patch.is_approved,
-            "is_admin" => &mut patch.is_admin,
-            "is_active" => &mut patch.is_active,
-            _ => {
-                return Err(Problem::new(
-                    Code::FieldNotAllowed,
-                    format!("{name} cannot be set; allowed: is_approved, is_admin, is_active."),
-                )
-                .with_field(name.clone()));
-            }
-        };
-        let Value::Bool(flag) = value else {
-            return Err(
-                Problem::new(Code::FieldInvalid, format!("{name} must be true or false."))
-                    .with_field(name.clone()),
-            );
-        };
-        *slot = Some(*flag);
-    }
-    if object.is_empty() {
-        return Err(Problem::new(
-            Code::NoFields,
-            "Set at least one of is_approved, is_admin, is_active.",
-        ));
-    }
-    Ok(patch)
-}
-
 fn json_response(status: u16, body: &Value) -> Response<Body> {
     problem::json(status, "application/json", body)
 }
@@ -518,41 +330,4 @@ pub async fn handler(
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     Ok(users.respond(&request).await)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&'static str, &'static str)]) -> Result<ListParams, Problem> {
-        list_params(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v))
-    }
-
-    #[test]
-    fn list_parameters_default_and_bound() {
-        assert_eq!(
-            params(&[]).unwrap(),
-            ListParams {
-                limit: 20,
-                active: None
-            }
-        );
-        assert_eq!(
-            params(&[("limit", "100"), ("active", "false")]).unwrap(),
-            ListParams {
-                limit: 100,
-                active: Some(false)
-            }
-        );
-        for bad in ["0", "101", "-1", "ten", ""] {
-            let problem = params(&[("limit", bad)]).unwrap_err();
-            assert_eq!(
-                (problem.status, problem.code),
-                (400, "limit-invalid"),
-                "{bad}"
-            );
-        }
-        let problem = params(&[("active", "yes")]).unwrap_err();
-        assert_eq!((problem.status, problem.code), (400, "active-invalid"));
-    }
 }
