@@ -9,114 +9,27 @@
 //! can succeed (store or secrets unreachable). Writes are ordered by Clerk's own timestamps,
 //! so a retry or a late delivery is harmless.
 
+mod outcome;
+
 use std::borrow::Cow;
 use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use lambda_runtime::{Error, LambdaEvent};
-use serde_json::json;
 use shared::Services;
 use shared::clerk::{self, Event, UserEvent};
 use shared::store::{Applied, Delivery, StoreError};
 use shared::svix::{self, SignatureError, SignedHeaders, WebhookSecret};
 
+pub use outcome::{DELIVERY_CONTROL_HEADER, Outcome, is_permanent};
+
 /// Largest body accepted (Clerk's user events are a few KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a delivery record is kept (Svix retries for about a day and a half).
 pub const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// What a delivery came to: one HTTP status and one stable reason code each (the README's
-/// webhook table lists them all).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// A user was stored for the first time.
-    Created,
-    /// A stored user changed.
-    Updated,
-    /// The stored user is as new or newer: nothing changed.
-    Stale,
-    /// This message was processed before.
-    Duplicate,
-    /// An event type this endpoint does not handle.
-    Ignored,
-    /// The signature is valid but the body is not a Clerk event we can read.
-    EventInvalid,
-    /// A body flagged base64 that is not.
-    BodyInvalid,
-    /// Larger than [`MAX_BODY_BYTES`].
-    BodyTooLarge,
-    /// The user cannot be stored (DynamoDB's limits); retrying cannot help.
-    UserUnstorable,
-    /// DynamoDB unavailable: Svix retries.
-    StoreUnavailable,
-    /// Secrets Manager unavailable: Svix retries.
-    SecretsUnavailable,
-    /// No usable `CLERK_WEBHOOK_SECRET`: our misconfiguration, so Svix keeps retrying.
-    WebhookSecretMissing,
-    /// The Svix headers or signature are refused.
-    Rejected(SignatureError),
-}
-
-impl Outcome {
-    /// Every outcome (each signature refusal once), for the exhaustiveness tests.
-    pub const ALL: &[Outcome] = &[
-        Self::Created,
-        Self::Updated,
-        Self::Stale,
-        Self::Duplicate,
-        Self::Ignored,
-        Self::EventInvalid,
-        Self::BodyInvalid,
-        Self::BodyTooLarge,
-        Self::UserUnstorable,
-        Self::StoreUnavailable,
-        Self::SecretsUnavailable,
-        Self::WebhookSecretMissing,
-        Self::Rejected(SignatureError::MissingHeader("svix-id")),
-        Self::Rejected(SignatureError::InvalidId),
-        Self::Rejected(SignatureError::InvalidTimestamp),
-        Self::Rejected(SignatureError::InvalidSignatureHeader),
-        Self::Rejected(SignatureError::TimestampTooOld),
-        Self::Rejected(SignatureError::TimestampInFuture),
-        Self::Rejected(SignatureError::InvalidSignature),
-    ];
-
-    /// The HTTP status.
-    pub fn status(self) -> u16 {
-        match self {
-            Self::Created | Self::Updated | Self::Stale | Self::Duplicate | Self::Ignored => 200,
-            Self::EventInvalid | Self::BodyInvalid => 400,
-            Self::BodyTooLarge => 413,
-            Self::UserUnstorable => 422,
-            Self::StoreUnavailable | Self::SecretsUnavailable | Self::WebhookSecretMissing => 500,
-            Self::Rejected(error) => error.status(),
-        }
-    }
-
-    /// The stable reason code, in the JSON body as `code`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Updated => "updated",
-            Self::Stale => "stale",
-            Self::Duplicate => "duplicate",
-            Self::Ignored => "ignored",
-            Self::EventInvalid => "event-invalid",
-            Self::BodyInvalid => "body-invalid",
-            Self::BodyTooLarge => "body-too-large",
-            Self::UserUnstorable => "user-unstorable",
-            Self::StoreUnavailable => "store-unavailable",
-            Self::SecretsUnavailable => "secrets-unavailable",
-            Self::WebhookSecretMissing => "webhook-secret-missing",
-            Self::Rejected(error) => error.code(),
-        }
-    }
-}
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Webhook {
@@ -316,72 +229,5 @@ pub async fn handler(
             None => Outcome::BodyInvalid,
         }
     };
-    Ok(respond(answer))
-}
-
-/// Svix stops retrying a message whose answer carries this header with `abort-message`.
-pub const DELIVERY_CONTROL_HEADER: &str = "webhook-delivery";
-
-/// True for answers no retry can change: every 4xx but 401.
-pub fn is_permanent(status: u16) -> bool {
-    (400..500).contains(&status) && status != 401
-}
-
-fn respond(answer: Outcome) -> ApiGatewayV2httpResponse {
-    let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(answer.status());
-    if let Ok(value) = "application/json".parse() {
-        response.headers.insert(http::header::CONTENT_TYPE, value);
-    }
-    if is_permanent(answer.status()) {
-        response.headers.insert(
-            DELIVERY_CONTROL_HEADER,
-            http::HeaderValue::from_static("abort-message"),
-        );
-    }
-    response.body = Some(Body::Text(json!({ "code": answer.code() }).to_string()));
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashSet;
-
-    use super::*;
-
-    #[test]
-    fn every_outcome_has_its_own_code_and_is_in_the_readme() {
-        let readme = include_str!("../../../README.md");
-        let mut seen = HashSet::new();
-        for outcome in Outcome::ALL {
-            assert!(seen.insert(outcome.code()), "{} twice", outcome.code());
-            assert!(
-                readme.contains(&format!("`{}`", outcome.code())),
-                "{} is not in the README",
-                outcome.code()
-            );
-        }
-    }
-
-    #[test]
-    fn only_a_permanent_refusal_tells_svix_to_stop() {
-        let stops: Vec<_> = Outcome::ALL
-            .iter()
-            .filter(|o| is_permanent(o.status()))
-            .map(|o| o.code())
-            .collect();
-        assert_eq!(
-            stops,
-            [
-                "event-invalid",
-                "body-invalid",
-                "body-too-large",
-                "user-unstorable",
-                "header-missing",
-                "id-invalid",
-                "timestamp-invalid",
-                "signature-header-invalid",
-            ]
-        );
-    }
+    Ok(answer.response())
 }
