@@ -255,116 +255,23 @@ impl Gateway {
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let method = parts.method.as_str().to_owned();
-        let path = parts.uri.path().to_owned();
-        let query = parts.uri.query().unwrap_or_default().to_owned();
-        if method == "OPTIONS" && self.cors.is_some() {
+        if parts.method == http::Method::OPTIONS && self.cors.is_some() {
             // No route takes OPTIONS: API Gateway answers the preflight itself.
             let mut response = Response::new(Full::new(Bytes::new()));
             *response.status_mut() = StatusCode::NO_CONTENT;
             return response;
         }
-        let Some((route, params)) = self.route(&method, &path) else {
+        let Some((route, params)) = self.route(parts.method.as_str(), parts.uri.path()) else {
             return message(StatusCode::NOT_FOUND, "Not Found");
         };
-        // Repeated headers arrive joined with commas, as API Gateway sends them (and as its
-        // identity sources see them).
-        let headers: Map<String, Value> = parts
-            .headers
-            .keys()
-            .map(|name| {
-                let values: Vec<String> = parts
-                    .headers
-                    .get_all(name)
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect();
-                (name.as_str().to_owned(), json!(values.join(",")))
-            })
-            .collect();
-        let cookies: Vec<String> = parts
-            .headers
-            .get_all("cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split("; ").map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        let route_key = format!("{} {}", route.method, route.path);
-        let mut event = json!({
-            "version": "2.0",
-            "routeKey": route_key,
-            "rawPath": path,
-            "rawQueryString": query,
-            "headers": headers,
-            "queryStringParameters": query_map(&query),
-            "pathParameters": params,
-            "requestContext": {
-                "accountId": "123456789012",
-                "apiId": "local",
-                "domainName": "localhost",
-                "domainPrefix": "localhost",
-                "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local" },
-                "requestId": uuid::Uuid::new_v4().to_string(),
-                "routeKey": route_key,
-                "stage": "$default",
-                "time": "01/Jan/2026:00:00:00 +0000",
-                "timeEpoch": 0
-            },
-            "isBase64Encoded": false
-        });
-        if !cookies.is_empty() {
-            event["cookies"] = json!(cookies);
-        }
+        let mut event = proxy_event(&parts, route, params);
         if route.authorized {
-            let Some(identity) = self.identity(&headers) else {
-                // An identity source is missing: API Gateway answers without invoking.
-                return message(StatusCode::UNAUTHORIZED, "Unauthorized");
-            };
-            let verdict = match self.cached(&identity) {
-                Some(verdict) => verdict,
-                None => {
-                    let mut auth_event = event.clone();
-                    auth_event["type"] = json!("REQUEST");
-                    auth_event["routeArn"] = json!(format!(
-                        "arn:aws:execute-api:us-east-1:123456789012:local/$default/{}{}",
-                        route.method, path
-                    ));
-                    auth_event["identitySource"] = json!(identity);
-                    let Some(api) = self.apis.get(&self.routes.authorizer) else {
-                        return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-                    };
-                    self.authorizer_calls.fetch_add(1, Ordering::SeqCst);
-                    let verdict = match api.invoke(auth_event, TIMEOUT).await {
-                        Ok(outcome)
-                            if !outcome.ok && outcome.body["errorMessage"] == "Unauthorized" =>
-                        {
-                            // Not cached: every such request invokes the authorizer again.
-                            return message(StatusCode::UNAUTHORIZED, "Unauthorized");
-                        }
-                        Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == true => {
-                            Verdict::Allow(outcome.body["context"].clone())
-                        }
-                        Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == false => {
-                            Verdict::Deny
-                        }
-                        _ => {
-                            return message(
-                                StatusCode::INTERNAL_SERVER_ERROR,
-                                "Internal Server Error",
-                            );
-                        }
-                    };
-                    self.remember(identity, verdict.clone());
-                    verdict
-                }
-            };
-            match verdict {
-                Verdict::Allow(context) => {
-                    event["requestContext"]["authorizer"] = json!({ "lambda": context });
-                }
-                Verdict::Deny => return message(StatusCode::FORBIDDEN, "Forbidden"),
+            match self.authorize(&event, route).await {
+                Ok(context) => event["requestContext"]["authorizer"] = json!({ "lambda": context }),
+                Err(refusal) => return refusal,
             }
         }
+        // The authorizer's event has no body; the integration's has.
         if !body.is_empty() {
             match std::str::from_utf8(&body) {
                 Ok(text) => event["body"] = json!(text),
@@ -380,6 +287,63 @@ impl Gateway {
         match api.invoke(event, TIMEOUT).await {
             Ok(outcome) if outcome.ok => proxy_response(&outcome.body),
             _ => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        }
+    }
+
+    /// The authorizer's verdict on `event` (a request to `route`): from the cache, keyed by
+    /// the identity sources' values, or by invoking the authorizer. The context of an allow,
+    /// or the answer API Gateway gives itself: 401 for a missing identity source or an
+    /// `Unauthorized` error (never cached), 403 for a deny, 500 for anything else.
+    async fn authorize(
+        &self,
+        event: &Value,
+        route: &RouteSpec,
+    ) -> Result<Value, Response<Full<Bytes>>> {
+        let no_headers = Map::new();
+        let headers = event["headers"].as_object().unwrap_or(&no_headers);
+        let Some(identity) = self.identity(headers) else {
+            return Err(message(StatusCode::UNAUTHORIZED, "Unauthorized"));
+        };
+        let verdict = match self.cached(&identity) {
+            Some(verdict) => verdict,
+            None => {
+                let mut auth_event = event.clone();
+                auth_event["type"] = json!("REQUEST");
+                auth_event["routeArn"] = json!(format!(
+                    "arn:aws:execute-api:us-east-1:123456789012:local/$default/{}{}",
+                    route.method,
+                    event["rawPath"].as_str().unwrap_or_default()
+                ));
+                auth_event["identitySource"] = json!(identity);
+                let internal =
+                    || message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                let api = self
+                    .apis
+                    .get(&self.routes.authorizer)
+                    .ok_or_else(internal)?;
+                self.authorizer_calls.fetch_add(1, Ordering::SeqCst);
+                let verdict = match api.invoke(auth_event, TIMEOUT).await {
+                    Ok(outcome)
+                        if !outcome.ok && outcome.body["errorMessage"] == "Unauthorized" =>
+                    {
+                        // Not cached: every such request invokes the authorizer again.
+                        return Err(message(StatusCode::UNAUTHORIZED, "Unauthorized"));
+                    }
+                    Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == true => {
+                        Verdict::Allow(outcome.body["context"].clone())
+                    }
+                    Ok(outcome) if outcome.ok && outcome.body["isAuthorized"] == false => {
+                        Verdict::Deny
+                    }
+                    _ => return Err(internal()),
+                };
+                self.remember(identity, verdict.clone());
+                verdict
+            }
+        };
+        match verdict {
+            Verdict::Allow(context) => Ok(context),
+            Verdict::Deny => Err(message(StatusCode::FORBIDDEN, "Forbidden")),
         }
     }
 
@@ -407,6 +371,66 @@ impl Gateway {
             Some((route, params))
         })
     }
+}
+
+/// The HTTP API (payload format 2.0) event API Gateway builds for this request to `route`,
+/// without the body. Repeated headers arrive joined with commas, as API Gateway sends them
+/// (and as its identity sources see them).
+fn proxy_event(
+    parts: &http::request::Parts,
+    route: &RouteSpec,
+    params: Map<String, Value>,
+) -> Value {
+    let method = parts.method.as_str();
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or_default();
+    let headers: Map<String, Value> = parts
+        .headers
+        .keys()
+        .map(|name| {
+            let values: Vec<String> = parts
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            (name.as_str().to_owned(), json!(values.join(",")))
+        })
+        .collect();
+    let cookies: Vec<String> = parts
+        .headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split("; ").map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let route_key = format!("{} {}", route.method, route.path);
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "queryStringParameters": query_map(query),
+        "pathParameters": params,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local" },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 0
+        },
+        "isBase64Encoded": false
+    });
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    event
 }
 
 /// `a=1&b=2` as the `queryStringParameters` object API Gateway sends (null when empty).
