@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::Full;
+use hyper::body::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
@@ -231,7 +231,7 @@ impl Gateway {
 
     /// Every answer, the gateway's own included, gets the configured CORS headers in place
     /// of any the function set (see [`crate::cors`]).
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Bytes>) -> Response<Full<Bytes>> {
         let header = |name: &str| {
             req.headers()
                 .get(name)
@@ -248,13 +248,8 @@ impl Gateway {
         response
     }
 
-    async fn respond(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn respond(&self, req: Request<Bytes>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
         if parts.method == http::Method::OPTIONS && self.cors.is_some() {
             // No route takes OPTIONS: API Gateway answers the preflight itself.
             let mut response = Response::new(Full::new(Bytes::new()));

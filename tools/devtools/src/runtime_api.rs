@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::Full;
+use hyper::body::Bytes;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -163,7 +163,7 @@ impl RuntimeApi {
     }
 }
 
-async fn route(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(inner: Arc<Inner>, req: Request<Bytes>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let Some(rest) = path.strip_prefix(PREFIX) else {
@@ -172,12 +172,7 @@ async fn route(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
     if method == Method::GET && rest == "/invocation/next" {
         return next(&inner).await;
     }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = req.into_body();
     let arrived = Instant::now();
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if rest == "/init/error" {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -110,7 +110,7 @@ impl FakeClerk {
     }
 }
 
-async fn answer(req: Request<Incoming>, routes: Arc<Mutex<Routes>>) -> Response<Full<Bytes>> {
+async fn answer(req: Request<Bytes>, routes: Arc<Mutex<Routes>>) -> Response<Full<Bytes>> {
     let path = req
         .uri()
         .path_and_query()

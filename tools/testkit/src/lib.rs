@@ -40,3 +40,45 @@ pub fn config<K: AsRef<str>, V: AsRef<str>>(vars: &[(K, V)]) -> shared::Config {
     })
     .expect("a valid test configuration")
 }
+
+/// The README's `## {heading}` section, up to the next `## ` heading.
+pub fn readme_section(heading: &str) -> &'static str {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("the README has no `## {heading}` section"));
+    let rest = &readme[start + 1..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    &rest[..end]
+}
+
+/// Asserts that each code is written, in backticks, in the README's `## {heading}` section:
+/// the reference a user reads when an answer carries it.
+pub fn assert_documented<'a>(heading: &str, codes: impl IntoIterator<Item = &'a str>) {
+    let section = readme_section(heading);
+    for code in codes {
+        assert!(
+            section.contains(&format!("`{code}`")),
+            "`{code}` is not in the README's \"{heading}\" section"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_section_ends_at_the_next_heading() {
+        let section = readme_section("The webhook");
+        assert!(section.starts_with("## The webhook\n"));
+        assert!(!section[3..].contains("\n## "));
+        assert!(section.contains("`webhook-secret-missing`"));
+    }
+
+    #[test]
+    #[should_panic(expected = "`no-such-code` is not in the README's \"The webhook\" section")]
+    fn an_undocumented_code_fails() {
+        assert_documented("The webhook", ["created", "no-such-code"]);
+    }
+}

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::Full;
+use hyper::body::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -144,13 +144,8 @@ impl Drop for Hold {
 }
 
 impl Inner {
-    async fn handle(&self, client: usize, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, client: usize, req: Request<Bytes>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
         let operation = parts
             .headers
             .get("x-amz-target")
