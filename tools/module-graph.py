@@ -56,7 +56,7 @@ def graph() -> dict[str, set[str]]:
         files = [SRC / f"{module}.rs"] + sorted((SRC / module).rglob("*.rs"))
         for path in filter(pathlib.Path.exists, files):
             # Doc links are not dependencies: comments are dropped.
-            text = re.sub(r"//.*", "", path.read_text())
+            text = re.sub(r"(?m)^\s*//.*$", "", path.read_text())
             used = []
             for match in re.finditer(r"crate::(\{|\w+)", text):
                 if match.group(1) == "{":

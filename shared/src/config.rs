@@ -161,17 +161,6 @@ impl Config {
         if stage == Stage::Prod && authorized_parties.is_empty() {
             return Err(ConfigError::AuthorizedPartiesRequired);
         }
-        let secrets_cache_ttl = vars.seconds(
-            "SECRETS_CACHE_TTL_SECONDS",
-            DEFAULT_SECRETS_CACHE_TTL_SECONDS,
-        )?;
-        if secrets_cache_ttl.is_zero() {
-            // 0 would mean a Secrets Manager read on every request.
-            return Err(malformed(
-                "SECRETS_CACHE_TTL_SECONDS",
-                "expected at least 1 second",
-            ));
-        }
 
         Ok(Self {
             publishable_key,
@@ -192,7 +181,11 @@ impl Config {
             )?,
             jwks_cache_ttl: vars
                 .seconds("JWKS_CACHE_TTL_SECONDS", DEFAULT_JWKS_CACHE_TTL_SECONDS)?,
-            secrets_cache_ttl,
+            // 0 would mean a Secrets Manager read on every request.
+            secrets_cache_ttl: vars.positive_seconds(
+                "SECRETS_CACHE_TTL_SECONDS",
+                DEFAULT_SECRETS_CACHE_TTL_SECONDS,
+            )?,
             users_table: vars.text("USERS_TABLE"),
             auto_approve_users: vars.flag("AUTO_APPROVE_USERS", true)?,
             auth_disabled,
@@ -279,6 +272,14 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 .map(Duration::from_secs)
                 .map_err(|_| malformed(var, "expected a whole number of seconds")),
         }
+    }
+
+    fn positive_seconds(&self, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        let value = self.seconds(var, default)?;
+        if value.is_zero() {
+            return Err(malformed(var, "expected at least 1 second"));
+        }
+        Ok(value)
     }
 
     fn url(&self, var: &'static str) -> Result<Option<String>, ConfigError> {

@@ -137,7 +137,7 @@ async fn answer(req: Request<Bytes>, routes: Arc<Mutex<Routes>>) -> Response<Ful
     });
     tokio::time::sleep(reply.delay).await;
     Response::builder()
-        .status(StatusCode::from_u16(reply.status).unwrap())
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(reply.body)))
         .unwrap()
