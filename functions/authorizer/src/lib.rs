@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::services::SetupError;
+use shared::store::Refusal;
 use shared::token::Rejection;
 use shared::{CallerContext, ClerkSecrets, Config, ConfigError, Services, Verifier};
 
 pub use decision::{Decision, Denial};
 pub use event::Request;
-use shared::store::Refusal;
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Authorizer {

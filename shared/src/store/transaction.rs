@@ -16,6 +16,9 @@ use super::{Holder, MAX_ITEM_BYTES, MAX_KEY_BYTES, StoreError, UniqueField, User
 /// and an admin about one user at once) stays far below it.
 const MAX_ATTEMPTS: usize = 16;
 
+/// The condition on a guard a user write claims or releases: free, or already its own.
+const FREE_OR_OWN: &str = "attribute_not_exists(pk) OR #owner = :owner";
+
 /// A transaction outcome the write loop decides on.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum CommitError {
@@ -97,25 +100,25 @@ pub(super) fn user_write(
         ],
         fields: Vec::new(),
     };
-    let owned = ("attribute_not_exists(pk) OR #owner = :owner", s(owner));
+    let owner_value = s(owner);
     for change in guard_changes(next, current.map(|c| &c.user)) {
         let (field, entry) = match change {
             GuardChange::Claim(field, value) => {
                 let put = Put::builder()
                     .table_name(table)
                     .set_item(Some(item::guard_item(field, value, owner)))
-                    .condition_expression(owned.0)
+                    .condition_expression(FREE_OR_OWN)
                     .expression_attribute_names("#owner", item::OWNER)
-                    .expression_attribute_values(":owner", owned.1.clone());
+                    .expression_attribute_values(":owner", owner_value.clone());
                 (field, TransactWriteItem::builder().put(build(put.build())?))
             }
             GuardChange::Release(field, value) => {
                 let delete = Delete::builder()
                     .table_name(table)
                     .set_key(Some(item::key(guard_pk(field, value))))
-                    .condition_expression(owned.0)
+                    .condition_expression(FREE_OR_OWN)
                     .expression_attribute_names("#owner", item::OWNER)
-                    .expression_attribute_values(":owner", owned.1.clone());
+                    .expression_attribute_values(":owner", owner_value.clone());
                 (
                     field,
                     TransactWriteItem::builder().delete(build(delete.build())?),
