@@ -19,7 +19,7 @@ pub enum Decision {
     },
 }
 
-/// Why a request is denied with a 403 rather than a 401 (the README's authorizer table).
+/// Why a request is denied with a 403 rather than a 401 (`docs/authorizer.md`'s status table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
     /// The keys could not be had ([`Rejection::is_infrastructure`]): fail closed.
@@ -28,6 +28,10 @@ pub enum Denial {
     SecretsUnavailable,
     /// The authorizer cannot build a verifier from its configuration.
     ConfigInvalid,
+    /// `CLERK_JWT_KEY` is given but is not a PEM RSA public key of 2048-8192 bits.
+    JwtKeyMalformed,
+    /// `CLERK_SECRET_KEY` (the Backend API's JWKS credential) is given but malformed.
+    SecretKeyMalformed,
     /// The user store could not be read.
     StoreUnavailable,
     /// The stored user (or, without auto-approval, a user not stored yet) may not come in.
@@ -40,6 +44,8 @@ impl Denial {
         Self::Keys(Rejection::JwksUnavailable),
         Self::SecretsUnavailable,
         Self::ConfigInvalid,
+        Self::JwtKeyMalformed,
+        Self::SecretKeyMalformed,
         Self::StoreUnavailable,
         Self::User(Refusal::Deleted),
         Self::User(Refusal::Inactive),
@@ -52,6 +58,8 @@ impl Denial {
             Self::Keys(rejection) => rejection.code(),
             Self::SecretsUnavailable => "secrets-unavailable",
             Self::ConfigInvalid => "config-invalid",
+            Self::JwtKeyMalformed => "jwt-key-malformed",
+            Self::SecretKeyMalformed => "secret-key-malformed",
             Self::StoreUnavailable => "store-unavailable",
             Self::User(refusal) => refusal.code(),
         }
@@ -91,13 +99,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_denial_has_its_own_code_and_is_in_the_readme() {
+    fn every_denial_has_its_own_code_and_is_in_the_docs() {
         let mut seen = HashSet::new();
         for denial in Denial::ALL {
             assert!(seen.insert(denial.code()), "{} twice", denial.code());
         }
-        testkit::assert_documented("The authorizer", Denial::ALL.iter().map(|c| c.code()));
-        testkit::assert_documented("The authorizer", Rejection::ALL.iter().map(|r| r.code()));
+        testkit::assert_documented("authorizer", Denial::ALL.iter().map(|c| c.code()));
+        testkit::assert_documented("authorizer", Rejection::ALL.iter().map(|r| r.code()));
         // Only these rejections are the keys' fault rather than the token's.
         let infrastructure: Vec<_> = Rejection::ALL
             .iter()

@@ -6,8 +6,8 @@ use shared::StoreError;
 use shared::context::ContextError;
 use shared::store::Refusal;
 
-/// Every error the users API answers, with its one status and stable code (the README's
-/// users API table lists them all).
+/// Every error the users API answers, with its one status and stable code (the errors
+/// section of `docs/users-api.md` lists them all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Code {
@@ -45,6 +45,8 @@ pub enum Code {
     CursorKeyMissing,
     /// `internal-error` (500).
     InternalError,
+    /// `secret-key-malformed` (500): `CLERK_SECRET_KEY` is given but not `sk_test_`/`sk_live_`.
+    SecretKeyMalformed,
     /// `clerk-unavailable` (503).
     ClerkUnavailable,
     /// `secrets-unavailable` (503).
@@ -80,6 +82,7 @@ impl Code {
         Self::NoFields,
         Self::CursorKeyMissing,
         Self::InternalError,
+        Self::SecretKeyMalformed,
         Self::ClerkUnavailable,
         Self::SecretsUnavailable,
         Self::StoreUnavailable,
@@ -102,7 +105,7 @@ impl Code {
             Self::SelfDeactivation | Self::SelfDemotion | Self::UserDeleted => 409,
             Self::BodyTooLarge => 413,
             Self::FieldInvalid | Self::FieldNotAllowed | Self::NoFields => 422,
-            Self::CursorKeyMissing | Self::InternalError => 500,
+            Self::CursorKeyMissing | Self::InternalError | Self::SecretKeyMalformed => 500,
             Self::ClerkUnavailable | Self::SecretsUnavailable | Self::StoreUnavailable => 503,
             Self::MethodNotAllowed => 405,
             Self::Refused(_) => 403,
@@ -130,6 +133,7 @@ impl Code {
             Self::NoFields => "no-fields",
             Self::CursorKeyMissing => "cursor-key-missing",
             Self::InternalError => "internal-error",
+            Self::SecretKeyMalformed => "secret-key-malformed",
             Self::ClerkUnavailable => "clerk-unavailable",
             Self::SecretsUnavailable => "secrets-unavailable",
             Self::StoreUnavailable => "store-unavailable",
@@ -272,13 +276,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_is_unique_and_in_the_readme() {
+    fn every_code_is_unique_and_in_the_docs() {
         let mut seen = HashSet::new();
         for code in Code::ALL {
             // `user-deleted` is 403 for the caller and 409 for a PATCH's target: the pair
             // is what must be unique.
             assert!(seen.insert((code.code(), code.status())), "{code:?} twice");
         }
-        testkit::assert_documented("The users API", Code::ALL.iter().map(|c| c.code()));
+        testkit::assert_documented("users-api", Code::ALL.iter().map(|c| c.code()));
     }
 }

@@ -1,4 +1,4 @@
-//! The JSON representation of a user: the field names the README's users API table lists.
+//! The JSON representation of a user: the field names `docs/users-api.md` lists.
 
 use serde_json::{Value, json};
 use shared::User;

@@ -6,8 +6,8 @@ use aws_lambda_events::encodings::Body;
 use serde_json::json;
 use shared::svix::SignatureError;
 
-/// What a delivery came to: one HTTP status and one stable reason code each (the README's
-/// webhook table lists them all).
+/// What a delivery came to: one HTTP status and one stable reason code each (the answers
+/// table in `docs/webhook.md` lists them all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -35,6 +35,9 @@ pub enum Outcome {
     SecretsUnavailable,
     /// No usable `CLERK_WEBHOOK_SECRET`: our misconfiguration, so Svix keeps retrying.
     WebhookSecretMissing,
+    /// `CLERK_WEBHOOK_SECRET` is given but no entry is `whsec_` + base64: Svix keeps retrying
+    /// while the secret is fixed (a fix is read within the forced re-read interval).
+    WebhookSecretMalformed,
     /// The Svix headers or signature are refused.
     Rejected(SignatureError),
 }
@@ -54,6 +57,7 @@ impl Outcome {
         Self::StoreUnavailable,
         Self::SecretsUnavailable,
         Self::WebhookSecretMissing,
+        Self::WebhookSecretMalformed,
         Self::Rejected(SignatureError::MissingHeader("svix-id")),
         Self::Rejected(SignatureError::InvalidId),
         Self::Rejected(SignatureError::InvalidTimestamp),
@@ -70,7 +74,10 @@ impl Outcome {
             Self::EventInvalid | Self::BodyInvalid => 400,
             Self::BodyTooLarge => 413,
             Self::UserUnstorable => 422,
-            Self::StoreUnavailable | Self::SecretsUnavailable | Self::WebhookSecretMissing => 500,
+            Self::StoreUnavailable
+            | Self::SecretsUnavailable
+            | Self::WebhookSecretMissing
+            | Self::WebhookSecretMalformed => 500,
             Self::Rejected(error) => error.status(),
         }
     }
@@ -90,6 +97,7 @@ impl Outcome {
             Self::StoreUnavailable => "store-unavailable",
             Self::SecretsUnavailable => "secrets-unavailable",
             Self::WebhookSecretMissing => "webhook-secret-missing",
+            Self::WebhookSecretMalformed => "webhook-secret-malformed",
             Self::Rejected(error) => error.code(),
         }
     }
@@ -130,12 +138,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_outcome_has_its_own_code_and_is_in_the_readme() {
+    fn every_outcome_has_its_own_code_and_is_in_the_docs() {
         let mut seen = HashSet::new();
         for outcome in Outcome::ALL {
             assert!(seen.insert(outcome.code()), "{} twice", outcome.code());
         }
-        testkit::assert_documented("The webhook", Outcome::ALL.iter().map(|c| c.code()));
+        testkit::assert_documented("webhook", Outcome::ALL.iter().map(|c| c.code()));
     }
 
     #[test]

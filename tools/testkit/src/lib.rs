@@ -22,6 +22,10 @@ pub use stack::{
     table_spec,
 };
 
+/// A loopback endpoint for configurations built from pairs ([`config`]) that must run
+/// against a local stack, as the development bypass requires (only its host is read).
+pub const LOCAL_STACK: &str = "http://127.0.0.1:4566";
+
 /// The tests' fixed "now", in Unix seconds.
 pub const NOW: i64 = 1_795_701_600;
 
@@ -41,25 +45,31 @@ pub fn config<K: AsRef<str>, V: AsRef<str>>(vars: &[(K, V)]) -> shared::Config {
     .expect("a valid test configuration")
 }
 
-/// The README's `## {heading}` section, up to the next `## ` heading.
-pub fn readme_section(heading: &str) -> &'static str {
-    let readme = include_str!("../../../README.md");
-    let start = readme
-        .find(&format!("\n## {heading}\n"))
-        .unwrap_or_else(|| panic!("the README has no `## {heading}` section"));
-    let rest = &readme[start + 1..];
-    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
-    &rest[..end]
+/// The documentation pages that list reason codes, by name: `docs/{name}.md`, read when the
+/// tests are built.
+const DOC_PAGES: &[(&str, &str)] = &[
+    ("authorizer", include_str!("../../../docs/authorizer.md")),
+    ("webhook", include_str!("../../../docs/webhook.md")),
+    ("users-api", include_str!("../../../docs/users-api.md")),
+];
+
+/// The text of `docs/{page}.md`; panics naming a page not in `DOC_PAGES`.
+pub fn doc_page(page: &str) -> &'static str {
+    DOC_PAGES
+        .iter()
+        .find(|(name, _)| *name == page)
+        .map(|(_, text)| *text)
+        .unwrap_or_else(|| panic!("docs/{page}.md is not one of testkit's documentation pages"))
 }
 
-/// Asserts that each code is written, in backticks, in the README's `## {heading}` section:
-/// the reference a user reads when an answer carries it.
-pub fn assert_documented<'a>(heading: &str, codes: impl IntoIterator<Item = &'a str>) {
-    let section = readme_section(heading);
+/// Asserts that each code is written, in backticks, in `docs/{page}.md`: the reference a
+/// user reads when an answer carries it.
+pub fn assert_documented<'a>(page: &str, codes: impl IntoIterator<Item = &'a str>) {
+    let text = doc_page(page);
     for code in codes {
         assert!(
-            section.contains(&format!("`{code}`")),
-            "`{code}` is not in the README's \"{heading}\" section"
+            text.contains(&format!("`{code}`")),
+            "`{code}` is not in docs/{page}.md"
         );
     }
 }
@@ -69,16 +79,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_section_ends_at_the_next_heading() {
-        let section = readme_section("The webhook");
-        assert!(section.starts_with("## The webhook\n"));
-        assert!(!section[3..].contains("\n## "));
-        assert!(section.contains("`webhook-secret-missing`"));
+    fn a_page_is_its_file() {
+        let page = doc_page("webhook");
+        assert!(page.starts_with("# The webhook\n"));
+        assert!(page.contains("`webhook-secret-missing`"));
     }
 
     #[test]
-    #[should_panic(expected = "`no-such-code` is not in the README's \"The webhook\" section")]
+    #[should_panic(expected = "`no-such-code` is not in docs/webhook.md")]
     fn an_undocumented_code_fails() {
-        assert_documented("The webhook", ["created", "no-such-code"]);
+        assert_documented("webhook", ["created", "no-such-code"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "docs/no-such-page.md is not one of testkit's documentation pages")]
+    fn an_unknown_page_fails() {
+        assert_documented("no-such-page", ["created"]);
     }
 }
