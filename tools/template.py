@@ -120,7 +120,7 @@ def cors(config, params):
 
 
 def check_limits() -> int:
-    """The deployed limits the README promises, with defaults that deploy on any account."""
+    """The deployed limits docs/deploy.md promises, with defaults that deploy on any account."""
     t = template()
     params, resources, rules = t["Parameters"], t["Resources"], t.get("Rules", {})
     api = next(r for r in resources.values() if r.get("Type") == "AWS::Serverless::HttpApi")
@@ -137,9 +137,18 @@ def check_limits() -> int:
     if params.get("WebhookReservedConcurrency", {}).get("Default") != 0:
         # A reservation by default fails on accounts with a total concurrency of 10.
         problems.append("WebhookReservedConcurrency must default to 0 (no reservation)")
-    for rule in ("AuthBypassOnlyInDevelopment", "AuthorizedPartiesInProduction"):
-        if rule not in rules:
-            problems.append(f"rule {rule} is missing")
+    if "AuthorizedPartiesInProduction" not in rules:
+        problems.append("rule AuthorizedPartiesInProduction is missing")
+    # The development bypass is for local work only: nothing deployable may turn it on.
+    if "AuthDisabled" in params:
+        problems.append("the AuthDisabled parameter must not exist (the bypass is local only)")
+    variables = t["Globals"]["Function"]["Environment"]["Variables"]
+    if variables.get("AUTH_DISABLED") != "false":
+        problems.append('Globals AUTH_DISABLED must be the literal "false"')
+    for name, resource in resources.items():
+        env = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if "AUTH_DISABLED" in env:
+            problems.append(f"{name} must not set AUTH_DISABLED")
     for problem in problems:
         print(f"template.yaml: {problem}", file=sys.stderr)
     if not problems:

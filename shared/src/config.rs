@@ -1,5 +1,5 @@
-//! Typed configuration, read once per cold start from the environment (the README's
-//! "Configuration" table lists every variable).
+//! Typed configuration, read once per cold start from the environment (the table in
+//! `docs/configuration.md` lists every variable).
 //!
 //! Secrets (`CLERK_SECRET_KEY`, `CLERK_WEBHOOK_SECRET`, `CLERK_JWT_KEY`) are not here: they
 //! come from [`crate::secrets`], which reads Secrets Manager when `CLERK_SECRET_ARN` is set.
@@ -20,6 +20,8 @@ pub const DEFAULT_JWKS_CACHE_TTL_SECONDS: u64 = 3600;
 pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 /// Default lifetime of cached secrets.
 pub const DEFAULT_SECRETS_CACHE_TTL_SECONDS: u64 = 300;
+/// Default shortest time between two forced secret re-reads.
+pub const DEFAULT_SECRETS_REFRESH_INTERVAL_SECONDS: u64 = 30;
 
 /// What went wrong reading the configuration; always names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +47,13 @@ pub enum ConfigError {
         /// The stage as configured (`unset` when it is not).
         stage: String,
     },
+    /// `AUTH_DISABLED=true` where the functions may reach real AWS (a deployed Lambda).
+    #[error(
+        "AUTH_DISABLED=true is refused here: it is allowed only against a local stack \
+         (AWS_ENDPOINT_URL on loopback, as make dev and the tests run the functions) or under \
+         sam local (AWS_SAM_LOCAL=true with LOCAL_AWS_ENDPOINT_URL), never on Lambda"
+    )]
+    AuthDisabledOffLocalStack,
     /// `LOCAL_AWS_ENDPOINT_URL` outside an explicit development stage.
     #[error(
         "LOCAL_AWS_ENDPOINT_URL is refused unless STAGE is dev or local (STAGE is {stage}): \
@@ -111,6 +120,9 @@ pub struct Config {
     pub jwks_cache_ttl: Duration,
     /// `SECRETS_CACHE_TTL_SECONDS`: how long fetched secrets are reused.
     pub secrets_cache_ttl: Duration,
+    /// `SECRETS_REFRESH_INTERVAL_SECONDS`: at most one forced re-read (rotation, a malformed
+    /// key) per this interval.
+    pub secrets_refresh_interval: Duration,
     /// `USERS_TABLE`.
     pub users_table: Option<String>,
     /// `AUTO_APPROVE_USERS`: new users start approved (default true: open sign-up; false means
@@ -154,6 +166,9 @@ impl Config {
             auth_disabled,
             local_endpoint.is_some(),
         )?;
+        if auth_disabled && !on_local_stack(&vars, local_endpoint.as_deref()) {
+            return Err(ConfigError::AuthDisabledOffLocalStack);
+        }
         let authorized_parties = vars
             .text("CLERK_AUTHORIZED_PARTIES")
             .map(|raw| split_list(&raw))
@@ -185,6 +200,10 @@ impl Config {
             secrets_cache_ttl: vars.positive_seconds(
                 "SECRETS_CACHE_TTL_SECONDS",
                 DEFAULT_SECRETS_CACHE_TTL_SECONDS,
+            )?,
+            secrets_refresh_interval: vars.positive_seconds(
+                "SECRETS_REFRESH_INTERVAL_SECONDS",
+                DEFAULT_SECRETS_REFRESH_INTERVAL_SECONDS,
             )?,
             users_table: vars.text("USERS_TABLE"),
             auto_approve_users: vars.flag("AUTO_APPROVE_USERS", true)?,
@@ -241,6 +260,31 @@ fn development_only(
         return Err(ConfigError::LocalEndpointOutsideDevelopment { stage: stage() });
     }
     Ok(())
+}
+
+/// Whether the functions talk to a local stack, where the development bypass can expose
+/// nothing real: the DynamoDB endpoint they use is on loopback (`make dev`, the tests,
+/// `cargo lambda watch` against the local stack), or `sam local` runs them with its endpoint
+/// override. A deployed Lambda has neither: its table, and the users in it, are real.
+fn on_local_stack<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    local_endpoint: Option<&str>,
+) -> bool {
+    let sam_local = vars
+        .text("AWS_SAM_LOCAL")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if sam_local && local_endpoint.is_some() {
+        return true;
+    }
+    // The endpoint the SDK sends DynamoDB calls to (`aws::sdk_config_at`'s override first).
+    let dynamodb = local_endpoint
+        .map(str::to_owned)
+        .or_else(|| vars.text("AWS_ENDPOINT_URL_DYNAMODB"))
+        .or_else(|| vars.text("AWS_ENDPOINT_URL"));
+    dynamodb.is_some_and(|url| {
+        url.split_once("://")
+            .is_some_and(|(_, rest)| is_loopback(authority_host(rest)))
+    })
 }
 
 /// The variables as read: trimmed, an empty one counted as unset.
@@ -308,11 +352,7 @@ fn parse_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
             "the host must be ASCII (write an international name in its xn-- form)",
         ));
     }
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
-    let loopback = matches!(host, "localhost" | "::1") || host.starts_with("127.");
+    let loopback = is_loopback(authority_host(rest));
     match scheme.to_ascii_lowercase().as_str() {
         "https" => {}
         "http" if loopback => {}
@@ -325,6 +365,23 @@ fn parse_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
         _ => return Err(malformed(var, "expected an https:// URL")),
     }
     Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// The host of a URL's remainder after `scheme://` (no userinfo expected: refused elsewhere).
+fn authority_host(rest: &str) -> &str {
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    }
+}
+
+/// `localhost` or a loopback address, exactly (`127.0.0.1@elsewhere` is neither).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -354,6 +411,7 @@ mod tests {
         assert_eq!(c.max_token_lifetime, Duration::from_secs(3600));
         assert_eq!(c.jwks_cache_ttl, Duration::from_secs(3600));
         assert_eq!(c.secrets_cache_ttl, Duration::from_secs(300));
+        assert_eq!(c.secrets_refresh_interval, Duration::from_secs(30));
         assert!(c.auto_approve_users);
         assert!(!c.auth_disabled);
         assert_eq!(c.stage, Stage::Dev);
@@ -393,8 +451,10 @@ mod tests {
             ("SECRETS_CACHE_TTL_SECONDS", "30"),
             ("USERS_TABLE", "users"),
             ("AUTO_APPROVE_USERS", "false"),
+            ("SECRETS_REFRESH_INTERVAL_SECONDS", "5"),
             ("AUTH_DISABLED", "true"),
             ("STAGE", "local"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
         ])
         .unwrap();
         assert_eq!(
@@ -422,6 +482,7 @@ mod tests {
         assert_eq!(c.max_token_lifetime, Duration::from_secs(120));
         assert_eq!(c.jwks_cache_ttl, Duration::from_secs(60));
         assert_eq!(c.secrets_cache_ttl, Duration::from_secs(30));
+        assert_eq!(c.secrets_refresh_interval, Duration::from_secs(5));
         assert_eq!(c.users_table(), Ok("users"));
         assert!(!c.auto_approve_users);
         assert!(c.auth_disabled);
@@ -459,6 +520,7 @@ mod tests {
             ("JWKS_CACHE_TTL_SECONDS", "1h"),
             ("SECRETS_CACHE_TTL_SECONDS", "x"),
             ("SECRETS_CACHE_TTL_SECONDS", "0"),
+            ("SECRETS_REFRESH_INTERVAL_SECONDS", "0"),
             ("AUTO_APPROVE_USERS", "maybe"),
             ("AUTH_DISABLED", "yes please"),
             ("STAGE", "qa"),
@@ -540,7 +602,12 @@ mod tests {
         );
         assert!(unset.to_string().contains("AUTH_DISABLED"), "{unset}");
         for stage in ["dev", "DEV", "local"] {
-            let c = load(&[("AUTH_DISABLED", "true"), ("STAGE", stage)]).unwrap();
+            let c = load(&[
+                ("AUTH_DISABLED", "true"),
+                ("STAGE", stage),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ])
+            .unwrap();
             assert!(c.auth_disabled, "{stage}");
         }
         let c = load(&[
@@ -551,6 +618,55 @@ mod tests {
         .unwrap();
         assert_eq!(c.stage, Stage::Prod);
         assert!(!c.auth_disabled);
+    }
+
+    #[test]
+    fn auth_disabled_needs_a_local_stack_not_lambda() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = vec![("AUTH_DISABLED", "true"), ("STAGE", "dev")];
+            vars.extend_from_slice(extra);
+            load(&vars).map(|c| c.auth_disabled)
+        };
+        // As on Lambda: no endpoint override, not sam local, STAGE=dev.
+        assert_eq!(with(&[]), Err(ConfigError::AuthDisabledOffLocalStack));
+        assert!(with(&[]).unwrap_err().to_string().contains("AUTH_DISABLED"));
+        for refused in [
+            &[(
+                "AWS_ENDPOINT_URL",
+                "https://dynamodb.us-east-1.amazonaws.com",
+            )][..],
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1@evil.example:4566")],
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1.evil.example")],
+            &[("AWS_ENDPOINT_URL", "127.0.0.1:4566")],
+            // DynamoDB's own endpoint decides where the users are.
+            &[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+                (
+                    "AWS_ENDPOINT_URL_DYNAMODB",
+                    "https://dynamodb.eu-west-1.amazonaws.com",
+                ),
+            ],
+            &[("AWS_SAM_LOCAL", "true")],
+            &[("LOCAL_AWS_ENDPOINT_URL", "http://host.docker.internal:4566")],
+        ] {
+            assert_eq!(
+                with(refused),
+                Err(ConfigError::AuthDisabledOffLocalStack),
+                "{refused:?}"
+            );
+        }
+        for allowed in [
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")][..],
+            &[("AWS_ENDPOINT_URL", "http://localhost:4566/")],
+            &[("AWS_ENDPOINT_URL", "http://[::1]:4566")],
+            &[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4566")],
+            &[
+                ("AWS_SAM_LOCAL", "true"),
+                ("LOCAL_AWS_ENDPOINT_URL", "http://host.docker.internal:4566"),
+            ],
+        ] {
+            assert_eq!(with(allowed), Ok(true), "{allowed:?}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod config;
 pub mod context;
 pub mod dev;
 pub mod http;
+pub mod key_shape;
 pub mod keys;
 mod list;
 pub mod logging;

@@ -17,6 +17,7 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::key_shape::{self, MalformedKey};
 use crate::list::split_list;
 use crate::redacted::Secret;
 
@@ -60,6 +61,9 @@ pub struct ClerkSecrets {
     pub webhook_secrets: Vec<Secret>,
     /// PEM public key for networkless token verification.
     pub jwt_key: Option<Secret>,
+    /// Keys given but not of their shape ([`crate::key_shape`]): their values are left out
+    /// above (a webhook secret's well-formed entries are kept), so none is ever used.
+    pub malformed: Vec<MalformedKey>,
 }
 
 impl ClerkSecrets {
@@ -104,13 +108,45 @@ impl ClerkSecrets {
     ) -> Self {
         let non_empty =
             |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let mut malformed = Vec::new();
+        let mut checked =
+            |var: &'static str, value: String, check: fn(&str) -> Result<(), &'static str>| {
+                match check(&value) {
+                    Ok(()) => Some(Secret::new(value)),
+                    Err(reason) => {
+                        if !malformed.iter().any(|m: &MalformedKey| m.var == var) {
+                            malformed.push(MalformedKey { var, reason });
+                        }
+                        None
+                    }
+                }
+            };
+        let secret_key =
+            non_empty(secret_key).and_then(|v| checked(SECRET_KEY_VAR, v, key_shape::secret_key));
+        let webhook_secrets = non_empty(webhook_secret)
+            .map(|raw| split_list(&raw))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|entry| checked(WEBHOOK_SECRET_VAR, entry, key_shape::webhook_secret))
+            .collect();
+        let jwt_key = non_empty(jwt_key)
+            .and_then(|pem| checked(JWT_KEY_VAR, unescape_pem(&pem), key_shape::jwt_key));
         Self {
-            secret_key: non_empty(secret_key).map(Secret::new),
-            webhook_secrets: non_empty(webhook_secret)
-                .map(|raw| split_list(&raw).into_iter().map(Secret::new).collect())
-                .unwrap_or_default(),
-            jwt_key: non_empty(jwt_key).map(|pem| Secret::new(unescape_pem(&pem))),
+            secret_key,
+            webhook_secrets,
+            jwt_key,
+            malformed,
         }
+    }
+
+    /// Why `var` was left out, when it was given but malformed.
+    pub fn malformed(&self, var: &str) -> Option<MalformedKey> {
+        self.malformed.iter().find(|m| m.var == var).copied()
+    }
+
+    /// The first of `vars` that was given but malformed.
+    pub fn first_malformed(&self, vars: &[&str]) -> Option<MalformedKey> {
+        vars.iter().find_map(|var| self.malformed(var))
     }
 }
 
@@ -222,6 +258,27 @@ impl SecretsProvider {
         self.load(false).await
     }
 
+    /// The secrets, re-read at once (rate-limited as [`Self::refresh`]) when one of `vars` is
+    /// malformed in those held: a bad paste fixed in Secrets Manager is picked up within the
+    /// minimum refresh interval, not the TTL. What is still malformed is the caller's to
+    /// log and answer.
+    pub async fn get_well_formed(&self, vars: &[&str]) -> Result<Arc<ClerkSecrets>, SecretsError> {
+        let held = self.get().await?;
+        if held.first_malformed(vars).is_none() {
+            return Ok(held);
+        }
+        self.refresh().await
+    }
+
+    /// The values from the process environment, when that is where they come from (read
+    /// once, so they can be checked at start-up); `None` for Secrets Manager.
+    pub fn environment_values(&self) -> Option<&ClerkSecrets> {
+        match &self.source {
+            Source::Fixed(values) => Some(values),
+            Source::SecretsManager { .. } => None,
+        }
+    }
+
     /// Re-reads the secrets now (a rotation may have happened), unless they were read less
     /// than the minimum refresh interval (or the TTL, if shorter) ago, a forced re-read was
     /// tried within the minimum refresh interval whatever its outcome, or a read failed
@@ -317,15 +374,20 @@ async fn fetch(
 mod tests {
     use super::*;
 
-    const PEM_ONE_LINE: &str =
-        "-----BEGIN PUBLIC KEY-----\\nMIIB\\nIDAQAB\\n-----END PUBLIC KEY-----";
+    /// The development public key, on one line with literal `\n`s as a variable holds it.
+    fn pem_one_line() -> String {
+        include_str!("../../infra/dev/clerk-dev-key.pub.pem")
+            .trim()
+            .replace('\n', "\\n")
+    }
 
     #[test]
     fn reads_the_environment_shape() {
+        let pem = pem_one_line();
         let s = ClerkSecrets::from_lookup(|name| match name {
             SECRET_KEY_VAR => Some("sk_test_abc".into()),
-            WEBHOOK_SECRET_VAR => Some("whsec_one, whsec_two whsec_three".into()),
-            JWT_KEY_VAR => Some(PEM_ONE_LINE.into()),
+            WEBHOOK_SECRET_VAR => Some("whsec_b25l, whsec_dHdv whsec_dGhyZWU=".into()),
+            JWT_KEY_VAR => Some(pem.clone()),
             _ => None,
         });
         assert_eq!(
@@ -333,16 +395,64 @@ mod tests {
             Some("sk_test_abc")
         );
         let hooks: Vec<_> = s.webhook_secrets.iter().map(Secret::expose).collect();
-        assert_eq!(hooks, ["whsec_one", "whsec_two", "whsec_three"]);
+        assert_eq!(hooks, ["whsec_b25l", "whsec_dHdv", "whsec_dGhyZWU="]);
         assert_eq!(
             s.jwt_key.as_ref().map(Secret::expose),
-            Some("-----BEGIN PUBLIC KEY-----\nMIIB\nIDAQAB\n-----END PUBLIC KEY-----")
+            Some(include_str!("../../infra/dev/clerk-dev-key.pub.pem").trim())
+        );
+        assert_eq!(s.malformed, []);
+    }
+
+    #[test]
+    fn malformed_keys_are_left_out_and_named() {
+        // `.env.example`'s placeholders, and a truncated PEM.
+        let s = ClerkSecrets::from_values(
+            Some("sk_test_your-secret-key".into()),
+            Some("whsec_your-webhook-secret".into()),
+            Some("-----BEGIN PUBLIC KEY-----\\nMIIB\\n-----END PUBLIC KEY-----".into()),
+        );
+        assert_eq!(
+            (&s.secret_key, &s.webhook_secrets, &s.jwt_key),
+            (&None, &vec![], &None)
+        );
+        assert_eq!(
+            s.malformed,
+            [
+                MalformedKey {
+                    var: SECRET_KEY_VAR,
+                    reason: "expected letters and digits after sk_test_ or sk_live_"
+                },
+                MalformedKey {
+                    var: WEBHOOK_SECRET_VAR,
+                    reason: "expected whsec_ followed by base64"
+                },
+                MalformedKey {
+                    var: JWT_KEY_VAR,
+                    reason: "not an RSA public key"
+                },
+            ]
+        );
+        assert_eq!(
+            s.first_malformed(&[WEBHOOK_SECRET_VAR]),
+            Some(s.malformed[1])
+        );
+        assert_eq!(s.first_malformed(&["OTHER"]), None);
+    }
+
+    #[test]
+    fn a_rotation_keeps_its_well_formed_webhook_secrets() {
+        let s = ClerkSecrets::from_values(None, Some("whsec_b25l oops whsec_dHdv".into()), None);
+        let hooks: Vec<_> = s.webhook_secrets.iter().map(Secret::expose).collect();
+        assert_eq!(hooks, ["whsec_b25l", "whsec_dHdv"]);
+        assert_eq!(
+            s.malformed(WEBHOOK_SECRET_VAR).map(|m| m.var),
+            Some(WEBHOOK_SECRET_VAR)
         );
     }
 
     #[test]
     fn real_newlines_are_kept() {
-        let pem = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n";
+        let pem = include_str!("../../infra/dev/clerk-dev-key.pub.pem");
         let s = ClerkSecrets::from_values(None, None, Some(pem.into()));
         assert_eq!(s.jwt_key.unwrap().expose(), pem.trim());
     }
@@ -356,7 +466,7 @@ mod tests {
     #[test]
     fn parses_json_secret_string() {
         let s = ClerkSecrets::from_json(
-            r#"{"CLERK_SECRET_KEY":"sk_live_x","CLERK_WEBHOOK_SECRET":"whsec_a","OTHER":1}"#,
+            r#"{"CLERK_SECRET_KEY":"sk_live_x","CLERK_WEBHOOK_SECRET":"whsec_b25l","OTHER":1}"#,
         )
         .unwrap();
         assert_eq!(s.secret_key.unwrap().expose(), "sk_live_x");
@@ -385,22 +495,28 @@ mod tests {
     fn debug_of_secrets_is_redacted() {
         let s = ClerkSecrets::from_values(
             Some("sk_test_abc".into()),
-            Some("whsec_xyz".into()),
-            Some(PEM_ONE_LINE.into()),
+            Some("whsec_eHl6".into()),
+            Some(pem_one_line()),
         );
         let shown = format!("{s:?}");
         assert!(!shown.contains("sk_test_abc"), "{shown}");
-        assert!(!shown.contains("whsec_xyz"), "{shown}");
+        assert!(!shown.contains("whsec_eHl6"), "{shown}");
         assert!(!shown.contains("MIIB"), "{shown}");
         assert!(shown.contains("[redacted]"));
+        let bad = ClerkSecrets::from_values(Some("sk_test_leak-leak".into()), None, None);
+        assert!(!format!("{bad:?}").contains("leak"));
     }
 
     #[tokio::test]
     async fn fixed_provider_returns_its_values() {
-        let p = SecretsProvider::fixed(ClerkSecrets::from_values(Some("sk_x".into()), None, None));
+        let p = SecretsProvider::fixed(ClerkSecrets::from_values(
+            Some("sk_test_x".into()),
+            None,
+            None,
+        ));
         assert_eq!(
             p.get().await.unwrap().secret_key.as_ref().unwrap().expose(),
-            "sk_x"
+            "sk_test_x"
         );
         assert_eq!(
             p.refresh()
@@ -410,7 +526,8 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .expose(),
-            "sk_x"
+            "sk_test_x"
         );
+        assert!(p.environment_values().is_some());
     }
 }

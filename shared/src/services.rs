@@ -7,8 +7,9 @@ use std::sync::{Arc, OnceLock};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::http::FetchError;
+use crate::key_shape::MalformedKey;
 use crate::keys::{CachePolicy, KeyError, KeySource};
-use crate::secrets::{ClerkSecrets, SecretsProvider};
+use crate::secrets::{ClerkSecrets, JWT_KEY_VAR, SECRET_KEY_VAR, SecretsProvider};
 use crate::store::UserStore;
 use crate::token::{Keys, Rules, Verifier};
 
@@ -65,6 +66,25 @@ impl Services {
         Ok(Self::new(config, secrets, store, Arc::new(SystemClock)))
     }
 
+    /// Refuses to start when one of `vars` (the keys this function uses) is given in the
+    /// environment but malformed, naming the variable; keys from Secrets Manager are
+    /// checked on each load instead (no network I/O at start-up).
+    pub fn require_well_formed(&self, vars: &[&str]) -> Result<(), ConfigError> {
+        let Some(bad) = self
+            .secrets
+            .environment_values()
+            .and_then(|values| values.first_malformed(vars))
+        else {
+            return Ok(());
+        };
+        let error = ConfigError::Malformed {
+            var: bad.var,
+            reason: bad.reason.to_owned(),
+        };
+        tracing::error!(%error, "configuration refused; not starting");
+        Err(error)
+    }
+
     /// The HTTP client for Clerk (timeouts, no redirects, rustls); an error when it cannot
     /// be built (tried again on the next call).
     pub fn http(&self) -> Result<&reqwest::Client, FetchError> {
@@ -86,18 +106,26 @@ pub enum SetupError {
     /// `CLERK_JWT_KEY` is unusable.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The key the verifier would use is given but malformed (see [`crate::key_shape`]).
+    #[error(transparent)]
+    Malformed(#[from] MalformedKey),
 }
 
 /// Secrets Manager when `CLERK_SECRET_ARN` is set, else the process environment.
 pub fn secrets_provider(config: &Config, sdk: &aws_config::SdkConfig) -> SecretsProvider {
     match &config.secret_arn {
-        Some(arn) => SecretsProvider::from_secret_arn(sdk, arn, config.secrets_cache_ttl),
+        Some(arn) => SecretsProvider::from_secret_arn(sdk, arn, config.secrets_cache_ttl)
+            .with_min_refresh_interval(config.secrets_refresh_interval),
         None => SecretsProvider::from_env(),
     }
 }
 
-/// Where keys come from, by the documented order of precedence.
-pub fn key_source(config: &Config, secrets: &ClerkSecrets) -> Result<KeySource, ConfigError> {
+/// Where keys come from, by the documented order of precedence. A malformed key where it
+/// would be used is an error, never a silent fall-through to the next source.
+pub fn key_source(config: &Config, secrets: &ClerkSecrets) -> Result<KeySource, SetupError> {
+    if let Some(bad) = secrets.malformed(JWT_KEY_VAR) {
+        return Err(bad.into());
+    }
     if let Some(pem) = &secrets.jwt_key {
         return Ok(KeySource::Pem(pem.clone()));
     }
@@ -106,6 +134,9 @@ pub fn key_source(config: &Config, secrets: &ClerkSecrets) -> Result<KeySource, 
             url: url.clone(),
             bearer: None,
         });
+    }
+    if let Some(bad) = secrets.malformed(SECRET_KEY_VAR) {
+        return Err(bad.into());
     }
     if let Some(secret_key) = &secrets.secret_key {
         return Ok(KeySource::Jwks {
@@ -168,18 +199,18 @@ mod tests {
                 _ => None,
             })
         };
-        let pem = "-----BEGIN PUBLIC KEY-----";
+        let pem = include_str!("../../infra/dev/clerk-dev-key.pub.pem");
         assert_eq!(
             key_source(
                 &config(Some("https://k.example/jwks")),
-                &secrets(Some("sk"), Some(pem))
+                &secrets(Some("sk_test_1"), Some(pem))
             ),
-            Ok(KeySource::Pem(Secret::new(pem)))
+            Ok(KeySource::Pem(Secret::new(pem.trim())))
         );
         assert_eq!(
             key_source(
                 &config(Some("https://k.example/jwks")),
-                &secrets(Some("sk"), None)
+                &secrets(Some("sk_test_1"), None)
             ),
             Ok(KeySource::Jwks {
                 url: "https://k.example/jwks".into(),
@@ -203,9 +234,45 @@ mod tests {
         let bare = Config::from_lookup(|_| None).unwrap();
         assert_eq!(
             key_source(&bare, &secrets(None, None)),
-            Err(ConfigError::Missing {
+            Err(SetupError::Config(ConfigError::Missing {
                 var: "CLERK_PUBLISHABLE_KEY"
-            })
+            }))
         );
+    }
+
+    #[test]
+    fn a_malformed_key_is_an_error_where_it_would_be_used() {
+        let config = Config::from_lookup(|name| {
+            (name == "CLERK_PUBLISHABLE_KEY").then(|| "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k".into())
+        })
+        .unwrap();
+        let secrets = |sk: &str, pem: Option<&str>| {
+            ClerkSecrets::from_lookup(|name| match name {
+                "CLERK_SECRET_KEY" => Some(sk.into()),
+                "CLERK_JWT_KEY" => pem.map(Into::into),
+                _ => None,
+            })
+        };
+        let bad_pem = Err(SetupError::Malformed(MalformedKey {
+            var: "CLERK_JWT_KEY",
+            reason: "no BEGIN PUBLIC KEY line",
+        }));
+        assert_eq!(
+            key_source(&config, &secrets("sk_test_1", Some("oops"))),
+            bad_pem
+        );
+        assert_eq!(
+            key_source(&config, &secrets("sk_test_your-key", None)),
+            Err(SetupError::Malformed(MalformedKey {
+                var: "CLERK_SECRET_KEY",
+                reason: "expected letters and digits after sk_test_ or sk_live_",
+            }))
+        );
+        // A PEM makes the secret key irrelevant to the verifier.
+        let pem = include_str!("../../infra/dev/clerk-dev-key.pub.pem");
+        assert!(matches!(
+            key_source(&config, &secrets("sk_test_your-key", Some(pem))),
+            Ok(KeySource::Pem(_))
+        ));
     }
 }

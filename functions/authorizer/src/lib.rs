@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
+use shared::secrets::{JWT_KEY_VAR, SECRET_KEY_VAR};
 use shared::services::SetupError;
 use shared::store::Refusal;
 use shared::token::Rejection;
@@ -32,6 +33,9 @@ struct Built {
     from: Arc<ClerkSecrets>,
     verifier: Arc<Verifier>,
 }
+
+/// The keys this function uses: refused at start-up when malformed in the environment.
+pub const KEYS: &[&str] = &[JWT_KEY_VAR, SECRET_KEY_VAR];
 
 /// What must hold before the authorizer takes requests: the issuer tokens are checked
 /// against is known (`CLERK_PUBLISHABLE_KEY`, or `CLERK_ISSUER`). Without it every request
@@ -65,13 +69,22 @@ impl Authorizer {
     }
 
     /// The verifier for the secrets as currently cached (re-read every
-    /// `SECRETS_CACHE_TTL_SECONDS`).
+    /// `SECRETS_CACHE_TTL_SECONDS`). Secrets it cannot be built from (a malformed key saved
+    /// while rotating) force the rate-limited re-read, so the fix is trusted within
+    /// `SECRETS_REFRESH_INTERVAL_SECONDS`, not held for the whole TTL.
     async fn verifier(&self) -> Result<Arc<Verifier>, Denial> {
-        let secrets = self.services.secrets.get().await.map_err(|error| {
+        let unavailable = |error: shared::SecretsError| {
             tracing::error!(%error, "secrets unavailable");
             Denial::SecretsUnavailable
-        })?;
-        self.verifier_for(secrets)
+        };
+        let secrets = self.services.secrets.get().await.map_err(unavailable)?;
+        match self.verifier_for(secrets) {
+            Err(denial) if denial != Denial::SecretsUnavailable => {
+                let fresh = self.services.secrets.refresh().await.map_err(unavailable)?;
+                self.verifier_for(fresh)
+            }
+            built => built,
+        }
     }
 
     fn verifier_for(&self, secrets: Arc<ClerkSecrets>) -> Result<Arc<Verifier>, Denial> {
@@ -97,7 +110,13 @@ impl Authorizer {
                 .map(Arc::new)
                 .map_err(|error: SetupError| {
                     tracing::error!(%error, "authorizer misconfigured");
-                    Denial::ConfigInvalid
+                    match error {
+                        SetupError::Malformed(bad) if bad.var == JWT_KEY_VAR => {
+                            Denial::JwtKeyMalformed
+                        }
+                        SetupError::Malformed(_) => Denial::SecretKeyMalformed,
+                        _ => Denial::ConfigInvalid,
+                    }
                 })?;
         *built = Some(Built {
             from: secrets,
@@ -163,9 +182,10 @@ impl Authorizer {
     }
 }
 
-/// Key secrets: what the verifier is built from besides the configuration.
+/// Key secrets: what the verifier is built from besides the configuration (a key that
+/// turned malformed changes them too, though its value is left out).
 fn same_keys(a: &ClerkSecrets, b: &ClerkSecrets) -> bool {
-    a.jwt_key == b.jwt_key && a.secret_key == b.secret_key
+    a.jwt_key == b.jwt_key && a.secret_key == b.secret_key && a.malformed == b.malformed
 }
 
 /// Failures a rotated `CLERK_JWT_KEY` or secret key (Backend API JWKS) would cause.

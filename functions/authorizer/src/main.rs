@@ -14,6 +14,7 @@ async fn main() -> Result<(), Error> {
     shared::logging::init();
     let services = Services::from_env().await?;
     authorizer::check_config(&services.config)?;
+    services.require_well_formed(authorizer::KEYS)?;
     let authorizer = Arc::new(Authorizer::new(services));
     // Secrets and keys load while the runtime asks for the first event, not before.
     tokio::spawn({

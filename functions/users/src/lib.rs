@@ -18,8 +18,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 use shared::clerk::{self, ClerkUser};
 use shared::clerk_api::ApiError;
+use shared::secrets::SECRET_KEY_VAR;
 use shared::store::{ClerkProfile, ListQuery, StoreError};
-use shared::{CallerContext, Services, User, dev};
+use shared::{CallerContext, Secret, Services, User, dev};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -28,6 +29,9 @@ use cursor::CursorCodec;
 use input::{ListParams, Route, list_params, match_route, parse_patch};
 pub use problem::{Code, Problem};
 use problem::{internal, unavailable};
+
+/// The keys this function uses: refused at start-up when malformed in the environment.
+pub const KEYS: &[&str] = &[SECRET_KEY_VAR];
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Users {
@@ -136,10 +140,7 @@ impl Users {
     }
 
     async fn lazy_sync(&self, clerk_user_id: &str) -> Result<User, Problem> {
-        let secrets = self.services.secrets.get().await.map_err(|error| {
-            tracing::error!(%error, "secrets unavailable");
-            unavailable(Code::SecretsUnavailable)
-        })?;
+        let secret_key = self.secret_key().await?;
         let http = self.services.http().map_err(|error| {
             tracing::error!(%error, "no HTTP client for the Backend API");
             unavailable(Code::ClerkUnavailable)
@@ -147,7 +148,7 @@ impl Users {
         let fetched = shared::clerk_api::get_user(
             http,
             &self.services.config.api_url,
-            secrets.secret_key.as_ref(),
+            secret_key.as_ref(),
             clerk_user_id,
         )
         .await;
@@ -241,14 +242,36 @@ impl Users {
     /// The cursor codec, keyed by the secret key; `None` without one (a key derived from
     /// anything public would let clients forge cursors).
     async fn cursor_codec(&self) -> Result<Option<CursorCodec>, Problem> {
-        let secrets = self.services.secrets.get().await.map_err(|error| {
-            tracing::error!(%error, "secrets unavailable");
-            unavailable(Code::SecretsUnavailable)
-        })?;
-        Ok(secrets
-            .secret_key
-            .as_ref()
+        Ok(self
+            .secret_key()
+            .await?
             .map(|key| CursorCodec::new(key.expose().as_bytes())))
+    }
+
+    /// `CLERK_SECRET_KEY`, `None` when unset. A malformed one forces the rate-limited
+    /// re-read (a fix is picked up within the refresh interval) and is a 500 that says so.
+    async fn secret_key(&self) -> Result<Option<Secret>, Problem> {
+        let secrets = self
+            .services
+            .secrets
+            .get_well_formed(KEYS)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "secrets unavailable");
+                unavailable(Code::SecretsUnavailable)
+            })?;
+        if let Some(bad) = secrets.malformed(SECRET_KEY_VAR) {
+            tracing::error!(
+                var = bad.var,
+                reason = bad.reason,
+                "a Clerk key is malformed"
+            );
+            return Err(Problem::new(
+                Code::SecretKeyMalformed,
+                "The deployment's CLERK_SECRET_KEY is malformed.",
+            ));
+        }
+        Ok(secrets.secret_key.clone())
     }
 
     /// A user by our UUID or by Clerk id.

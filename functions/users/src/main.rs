@@ -13,7 +13,9 @@ use users::{Users, event, handler};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let users = Arc::new(Users::new(Services::from_env().await?));
+    let services = Services::from_env().await?;
+    services.require_well_formed(users::KEYS)?;
+    let users = Arc::new(Users::new(services));
     // lambda_http's own `run`, with every event made safe to convert first (see `event`).
     let mut adapter = Adapter::from(service_fn(move |request| {
         let users = Arc::clone(&users);

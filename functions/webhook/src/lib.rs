@@ -19,10 +19,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use lambda_runtime::{Error, LambdaEvent};
-use shared::Services;
 use shared::clerk::{self, Event, UserEvent};
+use shared::secrets::WEBHOOK_SECRET_VAR;
 use shared::store::{Applied, Delivery, StoreError};
 use shared::svix::{self, SignatureError, SignedHeaders, WebhookSecret};
+use shared::{ClerkSecrets, Services};
 
 pub use outcome::{DELIVERY_CONTROL_HEADER, Outcome, is_permanent};
 
@@ -30,6 +31,9 @@ pub use outcome::{DELIVERY_CONTROL_HEADER, Outcome, is_permanent};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a delivery record is kept (Svix retries for about a day and a half).
 pub const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The keys this function uses: refused at start-up when malformed in the environment.
+pub const KEYS: &[&str] = &[WEBHOOK_SECRET_VAR];
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Webhook {
@@ -116,13 +120,15 @@ impl Webhook {
     /// verify against the secrets held: 401, never a 500 a forger could farm.
     async fn verify(&self, signed: &SignedHeaders<'_>, body: &[u8]) -> Result<(), Outcome> {
         let now = self.services.clock.unix_seconds();
+        // A malformed secret forces the rate-limited re-read: a bad paste fixed in Secrets
+        // Manager verifies within the refresh interval, not the TTL.
         let secrets = self
             .services
             .secrets
-            .get()
+            .get_well_formed(&[WEBHOOK_SECRET_VAR])
             .await
             .map_err(secrets_unavailable)?;
-        let keys = webhook_keys(&secrets.webhook_secrets)?;
+        let keys = webhook_keys(&secrets)?;
         match svix::verify(&keys, signed, body, now) {
             Err(SignatureError::InvalidSignature) => {}
             other => return other.map_err(rejected),
@@ -137,7 +143,7 @@ impl Webhook {
         if fresh.webhook_secrets == secrets.webhook_secrets {
             return Err(rejected(SignatureError::InvalidSignature));
         }
-        svix::verify(&webhook_keys(&fresh.webhook_secrets)?, signed, body, now).map_err(rejected)
+        svix::verify(&webhook_keys(&fresh)?, signed, body, now).map_err(rejected)
     }
 
     async fn done(
@@ -190,23 +196,31 @@ fn rejected(error: SignatureError) -> Outcome {
     Outcome::Rejected(error)
 }
 
-fn webhook_keys(secrets: &[shared::Secret]) -> Result<Vec<WebhookSecret>, Outcome> {
+fn webhook_keys(secrets: &ClerkSecrets) -> Result<Vec<WebhookSecret>, Outcome> {
+    // Entries are checked on load (`shared::key_shape`), so parsing them cannot fail here.
     let keys: Vec<WebhookSecret> = secrets
+        .webhook_secrets
         .iter()
-        .filter_map(|s| match WebhookSecret::parse(s.expose()) {
-            Ok(key) => Some(key),
-            Err(error) => {
-                tracing::error!(%error, "a CLERK_WEBHOOK_SECRET entry is unusable");
-                None
-            }
-        })
+        .filter_map(|s| WebhookSecret::parse(s.expose()).ok())
         .collect();
-    if keys.is_empty() {
-        // Our misconfiguration, not the sender's: 500 keeps Svix retrying until it is fixed.
-        tracing::error!("no usable CLERK_WEBHOOK_SECRET");
-        return Err(Outcome::WebhookSecretMissing);
+    if !keys.is_empty() {
+        return Ok(keys);
     }
-    Ok(keys)
+    // Our misconfiguration, not the sender's: 500 keeps Svix retrying until it is fixed.
+    match secrets.malformed(WEBHOOK_SECRET_VAR) {
+        Some(bad) => {
+            tracing::error!(
+                var = bad.var,
+                reason = bad.reason,
+                "CLERK_WEBHOOK_SECRET is malformed"
+            );
+            Err(Outcome::WebhookSecretMalformed)
+        }
+        None => {
+            tracing::error!("CLERK_WEBHOOK_SECRET is not set");
+            Err(Outcome::WebhookSecretMissing)
+        }
+    }
 }
 
 /// The Lambda handler: an API Gateway v2 proxy event in, a JSON answer out.

@@ -12,7 +12,9 @@ use webhook::{Webhook, handler};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let webhook = Arc::new(Webhook::new(Services::from_env().await?));
+    let services = Services::from_env().await?;
+    services.require_well_formed(webhook::KEYS)?;
+    let webhook = Arc::new(Webhook::new(services));
     run(service_fn(move |event| {
         let webhook = Arc::clone(&webhook);
         async move { handler(&webhook, event).await }

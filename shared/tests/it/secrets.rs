@@ -42,11 +42,14 @@ fn secret_key(s: &shared::ClerkSecrets) -> &str {
 #[tokio::test]
 async fn reads_the_json_secret() {
     let client = client().await;
-    let pem = "-----BEGIN PUBLIC KEY-----\\nMIIB\\n-----END PUBLIC KEY-----";
+    let real_pem = include_str!("../../../infra/dev/clerk-dev-key.pub.pem").trim();
+    // As a one-line paste holds it: literal `\n` sequences.
+    let pem = real_pem.replace('\n', "\\n");
     let value = serde_json::json!({
         "CLERK_SECRET_KEY": "sk_test_one",
-        "CLERK_WEBHOOK_SECRET": "whsec_a whsec_b",
+        "CLERK_WEBHOOK_SECRET": "whsec_YQ== whsec_Yg==",
         "CLERK_JWT_KEY": pem,
+        "OTHER_APP_KEY": "ignored",
     })
     .to_string();
     let name = new_secret(&client, &value).await;
@@ -54,22 +57,20 @@ async fn reads_the_json_secret() {
     let secrets = provider.get().await.unwrap();
     assert_eq!(secret_key(&secrets), "sk_test_one");
     let hooks: Vec<_> = secrets.webhook_secrets.iter().map(|s| s.expose()).collect();
-    assert_eq!(hooks, ["whsec_a", "whsec_b"]);
-    assert_eq!(
-        secrets.jwt_key.as_ref().unwrap().expose(),
-        "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
-    );
+    assert_eq!(hooks, ["whsec_YQ==", "whsec_Yg=="]);
+    assert_eq!(secrets.jwt_key.as_ref().unwrap().expose(), real_pem);
+    assert_eq!(secrets.malformed, []);
 }
 
 #[tokio::test]
 async fn caches_within_the_ttl_and_refresh_rereads() {
     let client = client().await;
-    let name = new_secret(&client, &json("sk_test_old", "whsec_old")).await;
+    let name = new_secret(&client, &json("sk_test_old", "whsec_b2xk")).await;
     let provider =
         SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(3600))
             .with_min_refresh_interval(Duration::ZERO);
     assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_old");
-    put(&client, &name, &json("sk_test_new", "whsec_new")).await;
+    put(&client, &name, &json("sk_test_new", "whsec_bmV3")).await;
     assert_eq!(
         secret_key(&provider.get().await.unwrap()),
         "sk_test_old",
@@ -85,12 +86,12 @@ async fn caches_within_the_ttl_and_refresh_rereads() {
 #[tokio::test]
 async fn forced_refreshes_are_rate_limited() {
     let client = client().await;
-    let name = new_secret(&client, &json("sk_test_old", "whsec_old")).await;
+    let name = new_secret(&client, &json("sk_test_old", "whsec_b2xk")).await;
     let provider =
         SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(3600))
             .with_min_refresh_interval(Duration::from_secs(3600));
     provider.get().await.unwrap();
-    put(&client, &name, &json("sk_test_new", "whsec_new")).await;
+    put(&client, &name, &json("sk_test_new", "whsec_bmV3")).await;
     assert_eq!(
         secret_key(&provider.refresh().await.unwrap()),
         "sk_test_old",
@@ -101,11 +102,11 @@ async fn forced_refreshes_are_rate_limited() {
 #[tokio::test]
 async fn expired_entries_are_fetched_again() {
     let client = client().await;
-    let name = new_secret(&client, &json("sk_test_old", "whsec_old")).await;
+    let name = new_secret(&client, &json("sk_test_old", "whsec_b2xk")).await;
     let provider =
         SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_millis(100));
     assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_old");
-    put(&client, &name, &json("sk_test_new", "whsec_new")).await;
+    put(&client, &name, &json("sk_test_new", "whsec_bmV3")).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(secret_key(&provider.get().await.unwrap()), "sk_test_new");
 }
@@ -126,7 +127,7 @@ async fn a_failed_fetch_is_not_cached() {
     client
         .create_secret()
         .name(&name)
-        .secret_string(json("sk_test_late", "whsec_late"))
+        .secret_string(json("sk_test_late", "whsec_bGF0ZQ=="))
         .send()
         .await
         .unwrap();
@@ -145,7 +146,7 @@ async fn failed_reads_back_off() {
     client
         .create_secret()
         .name(&name)
-        .secret_string(json("sk_test_late", "whsec_late"))
+        .secret_string(json("sk_test_late", "whsec_bGF0ZQ=="))
         .send()
         .await
         .unwrap();
@@ -161,7 +162,7 @@ async fn failed_reads_back_off() {
 #[tokio::test]
 async fn while_reads_fail_the_values_held_are_served_and_forced_reads_stay_rare() {
     let client = client().await;
-    let name = new_secret(&client, &json("sk_test_old", "whsec_old")).await;
+    let name = new_secret(&client, &json("sk_test_old", "whsec_b2xk")).await;
     let provider = SecretsProvider::secrets_manager(client.clone(), &name, Duration::from_secs(1))
         .with_min_refresh_interval(Duration::from_secs(3600))
         .with_failure_backoff(Duration::from_secs(3600));
@@ -184,7 +185,7 @@ async fn while_reads_fail_the_values_held_are_served_and_forced_reads_stay_rare(
     client
         .create_secret()
         .name(&name)
-        .secret_string(json("sk_test_new", "whsec_new"))
+        .secret_string(json("sk_test_new", "whsec_bmV3"))
         .send()
         .await
         .unwrap();

@@ -526,8 +526,9 @@ async fn invalid_pem_is_a_setup_error() {
         .unwrap();
     assert_eq!(
         err,
-        shared::services::SetupError::Key(shared::keys::KeyError::InvalidPem(
-            "no BEGIN PUBLIC KEY line"
-        ))
+        shared::services::SetupError::Malformed(shared::key_shape::MalformedKey {
+            var: "CLERK_JWT_KEY",
+            reason: "no BEGIN PUBLIC KEY line"
+        })
     );
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::store::{FlagsPatch, NewUserFlags};
 use shared::{ClerkSecrets, Config, Rejection, SecretsProvider, Services, UserStore};
-use testkit::{FakeClerk, Reply, TestKey, session_claims};
+use testkit::{FakeClerk, LOCAL_STACK, Reply, TestKey, session_claims};
 
 const ISSUER: &str = "https://clerk.example.com";
 const PUBLISHABLE_KEY: &str = "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k";
@@ -402,7 +402,12 @@ async fn unreachable_store_denies() {
 
 #[tokio::test]
 async fn auth_disabled_allows_the_fixed_dev_user() {
-    let f = fixture(&[("AUTH_DISABLED", "true"), ("STAGE", "dev")]).await;
+    let f = fixture(&[
+        ("AUTH_DISABLED", "true"),
+        ("STAGE", "dev"),
+        ("AWS_ENDPOINT_URL", LOCAL_STACK),
+    ])
+    .await;
     for (flavour, template) in FLAVOURS {
         for t in ["garbage", ""] {
             let (allowed, context) = outcome(

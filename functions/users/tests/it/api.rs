@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shared::store::{ClerkProfile, FlagsPatch, NewUserFlags};
 use shared::{User, UserStore};
 use support::{Call, call, context, fixture};
-use testkit::Reply;
+use testkit::{LOCAL_STACK, Reply};
 
 async fn add(store: &UserStore, clerk_id: &str, email: &str, admin: bool) -> User {
     let profile = ClerkProfile {
@@ -738,7 +738,12 @@ async fn lazy_sync_when_clerk_is_down_or_has_no_such_user() {
 
 #[tokio::test]
 async fn auth_disabled_serves_the_fixed_development_user() {
-    let f = fixture(&[("AUTH_DISABLED", "true"), ("STAGE", "dev")]).await;
+    let f = fixture(&[
+        ("AUTH_DISABLED", "true"),
+        ("STAGE", "dev"),
+        ("AWS_ENDPOINT_URL", LOCAL_STACK),
+    ])
+    .await;
     let me = call(&f.users, Call::get("/me", None)).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.json["id"], "00000000-0000-4000-8000-000000000001");
@@ -750,7 +755,11 @@ async fn auth_disabled_serves_the_fixed_development_user() {
     // Another instance finds it already there.
     let second = support::with_store(
         f.store.clone(),
-        &[("AUTH_DISABLED", "true"), ("STAGE", "dev")],
+        &[
+            ("AUTH_DISABLED", "true"),
+            ("STAGE", "dev"),
+            ("AWS_ENDPOINT_URL", LOCAL_STACK),
+        ],
     )
     .await;
     assert_eq!(
@@ -774,4 +783,42 @@ async fn store_outage_is_503() {
     )
     .await;
     assert_eq!(list.status, 503);
+}
+
+/// Every route needs the caller's stored record (who they are, whether they may), so any
+/// route, not only `/me`, syncs a caller the webhook has not delivered yet.
+#[tokio::test]
+async fn any_route_syncs_an_unsynced_caller() {
+    let f = fixture(&[]).await;
+    f.clerk.set(
+        "/v1/users/user_early",
+        Reply::json(200, &clerk_user("user_early", "early@example.com")),
+    );
+    let unsynced = Some(context(None, "user_early", false, false));
+    let own = call(&f.users, Call::get("/users/user_early", unsynced.clone())).await;
+    assert_eq!(own.status, 200, "{}", own.json);
+    assert_eq!(own.json["email"], "early@example.com");
+    assert_eq!(f.clerk.seen().len(), 1);
+    let listing = call(&f.users, Call::get("/users", unsynced)).await;
+    assert_eq!((listing.status, listing.code()), (403, "admin-required"));
+    assert_eq!(f.clerk.seen().len(), 1, "stored by the first call");
+}
+
+/// A secret key given but malformed (a placeholder, a bad paste) is named as such, not
+/// taken for a missing one: 500 `secret-key-malformed` where the key is needed.
+#[tokio::test]
+async fn a_malformed_secret_key_is_500_secret_key_malformed() {
+    let f = fixture(&[("CLERK_SECRET_KEY", "sk_test_your-secret-key")]).await;
+    let lazy = call(
+        &f.users,
+        Call::get("/me", Some(context(None, "user_new", false, false))),
+    )
+    .await;
+    assert_eq!((lazy.status, lazy.code()), (500, "secret-key-malformed"));
+    assert!(f.clerk.seen().is_empty(), "Clerk is never called with it");
+    let admin = add(&f.store, "user_admin", "admin@example.com", true).await;
+    add(&f.store, "user_1", "u1@example.com", false).await;
+    add(&f.store, "user_2", "u2@example.com", false).await;
+    let paged = call(&f.users, Call::get("/users?limit=1", ctx(&admin))).await;
+    assert_eq!((paged.status, paged.code()), (500, "secret-key-malformed"));
 }

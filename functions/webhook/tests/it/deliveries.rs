@@ -597,6 +597,39 @@ async fn a_rotated_secret_is_picked_up_without_a_redeploy() {
     );
 }
 
+/// A malformed signing secret (a bad paste while rotating) is named as malformed, kept
+/// retryable (500), and its fix verifies at the next forced re-read, not after the TTL.
+#[tokio::test]
+async fn a_malformed_secret_is_500_and_its_fix_is_read_at_once() {
+    let sdk = testkit::local_stack_sdk_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = format!("test/webhook-bad-{}", uuid::Uuid::new_v4().simple());
+    sm.create_secret()
+        .name(&name)
+        .secret_string(json!({ "CLERK_WEBHOOK_SECRET": "whsec_your-webhook-secret" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let secrets = SecretsProvider::secrets_manager(sm.clone(), &name, Duration::from_secs(3600))
+        .with_min_refresh_interval(Duration::ZERO);
+    let f = support::with_secrets(testkit::fresh_store().await, secrets, &[]);
+    let body = user_event("user.created", "user_fix", None, Some("fix"), 1_000);
+    let answer = send(&f.webhook, signed("msg_bad", &body)).await;
+    assert_eq!(answer, err(500, "webhook-secret-malformed"));
+    assert_eq!(f.store.get_by_clerk_id("user_fix").await.unwrap(), None);
+    sm.put_secret_value()
+        .secret_id(&name)
+        .secret_string(json!({ "CLERK_WEBHOOK_SECRET": SECRET }).to_string())
+        .send()
+        .await
+        .unwrap();
+    // Svix's retry of the same message, well within the hour's TTL.
+    assert_eq!(
+        send(&f.webhook, signed("msg_bad", &body)).await,
+        ok("created")
+    );
+}
+
 #[tokio::test]
 async fn transient_failures_are_500_so_svix_retries() {
     let store = testkit::missing_table_store().await;

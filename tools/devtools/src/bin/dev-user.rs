@@ -29,7 +29,7 @@ struct Args {
 }
 
 fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
-    let port = std::env::var("DEV_PORT").unwrap_or_else(|_| "3000".into());
+    let port = devtools::dev_port(std::env::var("DEV_PORT").ok().as_deref())?;
     let mut args = Args {
         id: String::new(),
         admin: false,
@@ -51,13 +51,7 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
     }
     // It signs with .env's real webhook secret when there is one: never send that to
     // anything but the local API.
-    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-    if !loopback.iter().any(|prefix| args.api.starts_with(prefix)) {
-        return Err(format!(
-            "--api must be the local API (http://127.0.0.1:PORT), not {}",
-            args.api
-        ));
-    }
+    args.api = devtools::local_api_base(&args.api).map_err(|why| format!("--api: {why}"))?;
     if !shared::clerk::is_user_id(&args.id) {
         return Err("a Clerk user id is needed, e.g. user_123 (letters, digits, _ and -)".into());
     }

@@ -18,10 +18,13 @@ use devtools::gateway::Gateway;
 #[tokio::main]
 async fn main() -> ExitCode {
     let root = devtools::workspace();
-    let port: u16 = std::env::var("DEV_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
+    let port = match devtools::dev_port(std::env::var("DEV_PORT").ok().as_deref()) {
+        Ok(port) => port,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let from_file = devtools::dotenv();
     let real_clerk = from_file.iter().any(|(k, _)| k == "CLERK_PUBLISHABLE_KEY");
     let mut env = vec![
@@ -40,7 +43,7 @@ async fn main() -> ExitCode {
             DEV_PUBLISHABLE_KEY.to_owned(),
         ));
     }
-    env.extend(from_file);
+    env.extend(from_file.iter().cloned());
     let routes = match devtools::template_routes() {
         Ok(routes) => routes,
         Err(error) => {
@@ -60,7 +63,15 @@ async fn main() -> ExitCode {
         Err(error) => {
             eprintln!("a function could not start: {error}");
             eprintln!("(full logs in .local/logs/)");
-            if real_clerk {
+            let placeholders = devtools::placeholders(&from_file);
+            if !placeholders.is_empty() {
+                eprintln!(
+                    ".env still holds .env.example's placeholders for {}: put your Clerk \
+                     instance's values there (Dashboard → API Keys, Webhooks), or remove .env \
+                     to use the development keys",
+                    placeholders.join(", ")
+                );
+            } else if real_clerk {
                 eprintln!("the values come from .env: check them against .env.example");
             }
             return ExitCode::FAILURE;

@@ -4,7 +4,6 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn main() {
@@ -12,7 +11,7 @@ fn main() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let dir = devtools::workspace().join("events");
     std::fs::create_dir_all(&dir).unwrap();
     let samples = devtools::events::samples(now);
     for sample in &samples {

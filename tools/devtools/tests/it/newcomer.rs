@@ -214,3 +214,98 @@ async fn dev_user_makes_a_user_through_the_webhook_and_a_working_token() {
     let refused = run(&["not a clerk id"]);
     assert_eq!(refused.status.code(), Some(2));
 }
+
+/// `dev-user` signs with `.env`'s real webhook secret when there is one: no form of `--api`
+/// or `DEV_PORT` may send that delivery anywhere but the local API. A listener on another
+/// address (127.0.0.2) stands in for the foreign host and must see no connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_user_sends_nothing_beyond_the_local_api() {
+    let foreign = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let target = foreign.local_addr().unwrap();
+    let run = |api: Option<String>, port: Option<String>| {
+        let mut command = std::process::Command::new(bin_dir().join("dev-user"));
+        command.arg("user_leak").env("DEV_ENV_FILE", "/nonexistent");
+        if let Some(api) = api {
+            command.args(["--api", &api]);
+        }
+        match port {
+            Some(port) => command.env("DEV_PORT", port),
+            None => command.env_remove("DEV_PORT"),
+        };
+        command.output().unwrap()
+    };
+    let cases = [
+        (Some(format!("http://localhost:1@{target}")), None),
+        (Some(format!("http://127.0.0.1:3000@{target}")), None),
+        (Some(format!("http://127.0.0.1:3000@{target}/")), None),
+        (Some(format!("http://{target}")), None),
+        (None, Some(format!("1@{target}"))),
+    ];
+    for (api, port) in cases {
+        let output = run(api.clone(), port.clone());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{api:?} {port:?}: {stderr}");
+        assert!(
+            stderr.contains("is not the local API")
+                || stderr.contains("DEV_PORT must be a port number"),
+            "{api:?} {port:?}: {stderr}"
+        );
+    }
+    let reached =
+        tokio::time::timeout(std::time::Duration::from_millis(300), foreign.accept()).await;
+    assert!(
+        reached.is_err(),
+        "a connection reached the foreign listener"
+    );
+}
+
+/// `make dev` with a half-filled `.env`: the function whose key is malformed does not start,
+/// naming it; the hint says what is wrong with `.env` (its values still `.env.example`'s
+/// placeholders, or values to check against it), never both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_filled_env_stops_make_dev_with_the_right_hint() {
+    require_stack();
+    let dir = std::env::temp_dir().join(format!("dotenv-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |dotenv: &str| {
+        let path = dir.join(format!("{}.env", uuid::Uuid::new_v4()));
+        std::fs::write(&path, dotenv).unwrap();
+        let output = std::process::Command::new(bin_dir().join("local-gateway"))
+            .env("DEV_ENV_FILE", &path)
+            .env("DEV_PORT", "9")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let pk = devtools::events::DEV_PUBLISHABLE_KEY;
+    // A real-looking publishable key, the placeholders left for the others.
+    let stderr = run(&format!(
+        "CLERK_PUBLISHABLE_KEY={pk}\nCLERK_SECRET_KEY=sk_test_your-secret-key\n\
+         CLERK_WEBHOOK_SECRET=whsec_your-webhook-secret\n"
+    ));
+    assert!(stderr.contains("is malformed"), "{stderr}");
+    assert!(
+        stderr.contains(
+            ".env still holds .env.example's placeholders for CLERK_SECRET_KEY, CLERK_WEBHOOK_SECRET"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("check them against .env.example"),
+        "{stderr}"
+    );
+    // Values of the user's own that are malformed: check them.
+    let stderr = run(&format!(
+        "CLERK_PUBLISHABLE_KEY={pk}\nCLERK_WEBHOOK_SECRET=whsec_not base64!\n"
+    ));
+    assert!(
+        stderr.contains("CLERK_WEBHOOK_SECRET is malformed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("check them against .env.example"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("placeholders"), "{stderr}");
+}

@@ -33,6 +33,21 @@ impl Lambda {
         Self { api, function, log }
     }
 
+    /// As Lambda starts it: the runtime's variables and `env`, nothing inherited (so no
+    /// endpoint override and no `sam local` marker unless `env` has them).
+    async fn spawn_as_on_lambda(name: &str, env: &[(String, String)]) -> Self {
+        let api = RuntimeApi::start().await.unwrap();
+        let log = std::env::temp_dir().join(format!("{name}-{}.log", uuid::Uuid::new_v4()));
+        let function =
+            Function::spawn_isolated(&bin_dir().join(name), &api, env, Some(&log)).unwrap();
+        Self { api, function, log }
+    }
+
+    /// What the function logged so far.
+    fn logged(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The authorizer's answer to an HTTP API event carrying `token`: `Ok(context)` on an
     /// allow, `Err("Unauthorized")` on a 401, `Err("deny")` on a 403.
     async fn authorize(&self, token: &str) -> Result<Value, String> {
@@ -128,6 +143,141 @@ async fn a_rotated_jwt_key_is_trusted_and_the_old_one_refused_within_the_secrets
         Err("Unauthorized".into()),
         "the replaced key is no longer trusted"
     );
+}
+
+/// A malformed `CLERK_JWT_KEY` saved for a moment (a bad paste while rotating) and picked
+/// up by a forced re-read must not lock every caller out for the secrets' TTL once it is
+/// fixed: the fix is trusted within the forced re-read interval. Through the binary, with
+/// the default TTL (300 s) and a 1 s re-read interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_jwt_key_locks_no_one_out_after_it_is_fixed() {
+    require_stack();
+    let key = TestKey::generate("kid_good");
+    let forger = TestKey::generate("kid_forged");
+    let client = secrets_client().await;
+    let name = format!("test/bad-paste-{}", uuid::Uuid::new_v4().simple());
+    let good = json!({ "CLERK_JWT_KEY": key.public_pem() }).to_string();
+    // The PEM cut short, as a bad paste leaves it.
+    let pem = key.public_pem();
+    let bad = json!({ "CLERK_JWT_KEY": &pem[..pem.len() / 2] }).to_string();
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(&good)
+        .send()
+        .await
+        .unwrap();
+    let store = testkit::fresh_store().await;
+    store
+        .upsert_from_clerk(
+            &testkit::profile("user_paste", Some("paste@example.com"), "paste"),
+            NewUserFlags::default(),
+        )
+        .await
+        .unwrap();
+    let mut env = base_env(store.table());
+    env.push(("CLERK_SECRET_ARN".into(), name.clone()));
+    env.push(("SECRETS_CACHE_TTL_SECONDS".into(), "300".into()));
+    env.push(("SECRETS_REFRESH_INTERVAL_SECONDS".into(), "1".into()));
+    let lambda = Lambda::spawn("authorizer", &env).await;
+    lambda.api.wait_ready(TIMEOUT).await.unwrap();
+    let token = || key.session_token(DEV_ISSUER, "user_paste", unix_now());
+    assert_eq!(
+        lambda.authorize(&token()).await.unwrap()["clerk_user_id"],
+        "user_paste"
+    );
+
+    client
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(&bad)
+        .send()
+        .await
+        .unwrap();
+    // A forged token forces a re-read, which picks the bad value up.
+    let saved = Instant::now();
+    loop {
+        let forged = forger.session_token(DEV_ISSUER, "user_paste", unix_now());
+        if lambda.authorize(&forged).await == Err("deny".into()) {
+            break;
+        }
+        assert!(
+            saved.elapsed() < Duration::from_secs(10),
+            "the malformed key was never read"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(lambda.authorize(&token()).await, Err("deny".into()));
+    assert!(
+        lambda.logged().contains("jwt-key-malformed"),
+        "{}",
+        lambda.logged()
+    );
+
+    client
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(&good)
+        .send()
+        .await
+        .unwrap();
+    let fixed = Instant::now();
+    loop {
+        if lambda.authorize(&token()).await.is_ok() {
+            break;
+        }
+        assert!(
+            fixed.elapsed() < Duration::from_secs(10),
+            "callers are still denied {:?} after the fix (the TTL is 300 s)",
+            fixed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Keys given in the environment are checked at start-up by each function that uses them:
+/// `.env.example`'s placeholders (or a PEM cut short) stop it, naming the variable, instead of
+/// failing the first delivery or request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_keys_in_the_environment_stop_each_function_at_start_up() {
+    let cases = [
+        (
+            "authorizer",
+            "CLERK_JWT_KEY",
+            "-----BEGIN PUBLIC KEY-----\\nMIIB\\n-----END PUBLIC KEY-----",
+        ),
+        ("authorizer", "CLERK_SECRET_KEY", "sk_test_your-secret-key"),
+        (
+            "webhook",
+            "CLERK_WEBHOOK_SECRET",
+            "whsec_your-webhook-secret",
+        ),
+        ("users", "CLERK_SECRET_KEY", "sk_test_your-secret-key"),
+    ];
+    for (binary, var, value) in cases {
+        let mut env = base_env("users");
+        // The environment, not the local stack's secret, holds the keys.
+        env.push(("CLERK_SECRET_ARN".into(), String::new()));
+        env.push((var.into(), value.into()));
+        let (code, log) = Lambda::spawn(binary, &env).await.exit().await;
+        assert_eq!(code, Some(1), "{binary} {var}: {log}");
+        assert!(
+            log.contains(&format!("{var} is malformed")),
+            "{binary} {var}: {log}"
+        );
+        assert!(!log.contains(value), "{binary} logged the value: {log}");
+    }
+    // Well-formed ones start.
+    for (binary, var, value) in [
+        ("webhook", "CLERK_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+        ("users", "CLERK_SECRET_KEY", "sk_test_wellFormed1"),
+    ] {
+        let mut env = base_env("users");
+        env.push(("CLERK_SECRET_ARN".into(), String::new()));
+        env.push((var.into(), value.into()));
+        let lambda = Lambda::spawn(binary, &env).await;
+        lambda.api.wait_ready(TIMEOUT).await.unwrap();
+    }
 }
 
 // ## 3. An unverified email address never takes another user's email
@@ -440,6 +590,69 @@ async fn auth_disabled_refuses_to_start_unless_the_stage_says_development() {
                 "{binary} {stage:?}: {code:?}"
             );
             assert!(log.contains("AUTH_DISABLED"), "{binary} {stage:?}: {log}");
+        }
+    }
+}
+
+/// A stack deployed with `STAGE=dev` is still a real stack over real users: started as on
+/// Lambda (runtime API, no endpoint override, not `sam local`), no function starts with the
+/// bypass. Only the local tools (a loopback stack) and `sam local` may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bypass_never_starts_on_lambda_even_at_stage_dev() {
+    require_stack();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("run through the local stack");
+    let as_on_lambda = || -> Vec<(String, String)> {
+        [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            (
+                "CLERK_PUBLISHABLE_KEY",
+                devtools::events::DEV_PUBLISHABLE_KEY,
+            ),
+            ("USERS_TABLE", "users"),
+            ("STAGE", "dev"),
+            ("AUTH_DISABLED", "true"),
+            // As the template declares it.
+            ("LOCAL_AWS_ENDPOINT_URL", ""),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    };
+    for binary in ["authorizer", "webhook", "users"] {
+        let (code, log) = Lambda::spawn_as_on_lambda(binary, &as_on_lambda())
+            .await
+            .exit()
+            .await;
+        assert_eq!(code, Some(1), "{binary}: {log}");
+        assert!(
+            log.contains("AUTH_DISABLED=true is refused here"),
+            "{binary}: {log}"
+        );
+    }
+    // `sam local` (its marker and endpoint override) and the local tools (a loopback stack).
+    let sam_local = [
+        ("AWS_SAM_LOCAL", "true"),
+        ("LOCAL_AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let local_tools = [("AWS_ENDPOINT_URL", endpoint.as_str())];
+    for extra in [&sam_local[..], &local_tools[..]] {
+        for binary in ["authorizer", "webhook", "users"] {
+            let mut env = as_on_lambda();
+            env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+            env.extend(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            );
+            let lambda = Lambda::spawn_as_on_lambda(binary, &env).await;
+            lambda.api.wait_ready(TIMEOUT).await.unwrap_or_else(|e| {
+                panic!(
+                    "{binary} with {extra:?} did not start: {e}\n{}",
+                    lambda.logged()
+                )
+            });
         }
     }
 }
