@@ -31,7 +31,9 @@ stop: ## stop everything `make dev` started (the gateway, its functions, the loc
 	-@test -f .local/gateway.pid && kill -TERM "$$(cat .local/gateway.pid)" 2>/dev/null; rm -f .local/gateway.pid
 
 events: ## re-sign events/ (development tokens expire in 1 h, webhook signatures in 5 min)
-	cargo run -q -p devtools --bin sign-events
+	@# The first run compiles the tools (about a minute): cargo shows its progress.
+	cargo build -p devtools --bin sign-events
+	target/debug/sign-events
 
 test: ## every test: unit tests, integration tests against the local stack (moto), the OpenAPI document
 	cargo build --workspace --all-targets

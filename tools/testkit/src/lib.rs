@@ -45,12 +45,16 @@ pub fn config<K: AsRef<str>, V: AsRef<str>>(vars: &[(K, V)]) -> shared::Config {
     .expect("a valid test configuration")
 }
 
-/// The documentation pages that list reason codes, by name: `docs/{name}.md`, read when the
+/// The documentation pages that list reason codes or variables, by name: `docs/{name}.md`, read when the
 /// tests are built.
 const DOC_PAGES: &[(&str, &str)] = &[
     ("authorizer", include_str!("../../../docs/authorizer.md")),
     ("webhook", include_str!("../../../docs/webhook.md")),
     ("users-api", include_str!("../../../docs/users-api.md")),
+    (
+        "configuration",
+        include_str!("../../../docs/configuration.md"),
+    ),
 ];
 
 /// The text of `docs/{page}.md`; panics naming a page not in `DOC_PAGES`.
