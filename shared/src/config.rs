@@ -130,8 +130,9 @@ pub struct Config {
     pub auto_approve_users: bool,
     /// `AUTH_DISABLED`: development bypass; only with `STAGE` explicitly `dev` or `local`.
     pub auth_disabled: bool,
-    /// `LOCAL_AWS_ENDPOINT_URL`: one endpoint for every AWS call (the local stack from a
-    /// `sam local` container); only with `STAGE` explicitly `dev` or `local`.
+    /// One endpoint for every AWS call: `LOCAL_AWS_ENDPOINT_URL` (the local stack from a
+    /// `sam local` container; only with `STAGE` explicitly `dev` or `local`), or, under
+    /// `AUTH_DISABLED`, the local stack it was checked against.
     pub local_endpoint: Option<String>,
     /// `STAGE`.
     pub stage: Stage,
@@ -166,9 +167,16 @@ impl Config {
             auth_disabled,
             local_endpoint.is_some(),
         )?;
-        if auth_disabled && !on_local_stack(&vars, local_endpoint.as_deref()) {
-            return Err(ConfigError::AuthDisabledOffLocalStack);
-        }
+        // The bypass's local stack is checked here and set in code for every AWS client, so
+        // the endpoint checked is the one used: nothing in the environment or a profile (an
+        // unparsable port, `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`) can send it elsewhere.
+        let local_endpoint = if auth_disabled {
+            let endpoint = local_stack_endpoint(&vars, local_endpoint.as_deref())
+                .ok_or(ConfigError::AuthDisabledOffLocalStack)?;
+            Some(endpoint)
+        } else {
+            local_endpoint
+        };
         let authorized_parties = vars
             .text("CLERK_AUTHORIZED_PARTIES")
             .map(|raw| split_list(&raw))
@@ -262,29 +270,40 @@ fn development_only(
     Ok(())
 }
 
-/// Whether the functions talk to a local stack, where the development bypass can expose
-/// nothing real: the DynamoDB endpoint they use is on loopback (`make dev`, the tests,
-/// `cargo lambda watch` against the local stack), or `sam local` runs them with its endpoint
-/// override. A deployed Lambda has neither: its table, and the users in it, are real.
-fn on_local_stack<F: Fn(&str) -> Option<String>>(
+/// The local stack the functions talk to, where the development bypass can expose nothing
+/// real: the endpoint they would send DynamoDB calls to (`LOCAL_AWS_ENDPOINT_URL`, else
+/// `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`), parsed as the SDK parses it, with no
+/// user info and a loopback host (`make dev`, the tests, `cargo lambda watch` against the
+/// local stack), or `host.docker.internal` when `sam local` runs them (`AWS_SAM_LOCAL=true`
+/// with `LOCAL_AWS_ENDPOINT_URL`). A deployed Lambda has none: its table, and the users in
+/// it, are real. `None` when there is no such endpoint.
+fn local_stack_endpoint<F: Fn(&str) -> Option<String>>(
     vars: &Vars<F>,
     local_endpoint: Option<&str>,
-) -> bool {
-    let sam_local = vars
-        .text("AWS_SAM_LOCAL")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if sam_local && local_endpoint.is_some() {
-        return true;
-    }
-    // The endpoint the SDK sends DynamoDB calls to (`aws::sdk_config_at`'s override first).
-    let dynamodb = local_endpoint
+) -> Option<String> {
+    let sam_local = local_endpoint.is_some()
+        && vars
+            .text("AWS_SAM_LOCAL")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let endpoint = local_endpoint
         .map(str::to_owned)
         .or_else(|| vars.text("AWS_ENDPOINT_URL_DYNAMODB"))
-        .or_else(|| vars.text("AWS_ENDPOINT_URL"));
-    dynamodb.is_some_and(|url| {
-        url.split_once("://")
-            .is_some_and(|(_, rest)| is_loopback(authority_host(rest)))
-    })
+        .or_else(|| vars.text("AWS_ENDPOINT_URL"))?;
+    let url = url::Url::parse(&endpoint).ok()?;
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return None;
+    }
+    let local = match url.host()? {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(name) => {
+            name == "localhost" || (sam_local && name == "host.docker.internal")
+        }
+    };
+    local.then_some(endpoint)
 }
 
 /// The variables as read: trimmed, an empty one counted as unset.
@@ -625,7 +644,7 @@ mod tests {
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut vars = vec![("AUTH_DISABLED", "true"), ("STAGE", "dev")];
             vars.extend_from_slice(extra);
-            load(&vars).map(|c| c.auth_disabled)
+            load(&vars).map(|c| c.local_endpoint)
         };
         // As on Lambda: no endpoint override, not sam local, STAGE=dev.
         assert_eq!(with(&[]), Err(ConfigError::AuthDisabledOffLocalStack));
@@ -635,9 +654,20 @@ mod tests {
                 "AWS_ENDPOINT_URL",
                 "https://dynamodb.us-east-1.amazonaws.com",
             )][..],
+            // User info hides the host the SDK signs for and calls.
             &[("AWS_ENDPOINT_URL", "http://127.0.0.1@evil.example:4566")],
+            &[(
+                "AWS_ENDPOINT_URL",
+                "https://localhost:1@dynamodb.us-east-1.amazonaws.com",
+            )],
+            // A port the SDK cannot parse makes it ignore the override: real DynamoDB.
+            &[("AWS_ENDPOINT_URL", "http://localhost:99999")],
+            &[("AWS_ENDPOINT_URL", "http://localhost:x")],
             &[("AWS_ENDPOINT_URL", "http://127.0.0.1.evil.example")],
+            &[("AWS_ENDPOINT_URL", "http://localhost.evil.example")],
+            &[("AWS_ENDPOINT_URL", "http://0.0.0.0:4566")],
             &[("AWS_ENDPOINT_URL", "127.0.0.1:4566")],
+            &[("AWS_ENDPOINT_URL", "ftp://127.0.0.1:4566")],
             // DynamoDB's own endpoint decides where the users are.
             &[
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
@@ -648,6 +678,13 @@ mod tests {
             ],
             &[("AWS_SAM_LOCAL", "true")],
             &[("LOCAL_AWS_ENDPOINT_URL", "http://host.docker.internal:4566")],
+            &[
+                ("AWS_SAM_LOCAL", "true"),
+                (
+                    "LOCAL_AWS_ENDPOINT_URL",
+                    "https://dynamodb.us-east-1.amazonaws.com",
+                ),
+            ],
         ] {
             assert_eq!(
                 with(refused),
@@ -655,17 +692,33 @@ mod tests {
                 "{refused:?}"
             );
         }
-        for allowed in [
-            &[("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")][..],
-            &[("AWS_ENDPOINT_URL", "http://localhost:4566/")],
-            &[("AWS_ENDPOINT_URL", "http://[::1]:4566")],
-            &[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4566")],
-            &[
-                ("AWS_SAM_LOCAL", "true"),
-                ("LOCAL_AWS_ENDPOINT_URL", "http://host.docker.internal:4566"),
-            ],
+        // Allowed, and the endpoint checked is the one every AWS client is given.
+        for (allowed, endpoint) in [
+            (
+                &[("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")][..],
+                "http://127.0.0.1:4566",
+            ),
+            (
+                &[("AWS_ENDPOINT_URL", "http://localhost:4566/")],
+                "http://localhost:4566/",
+            ),
+            (
+                &[("AWS_ENDPOINT_URL", "http://[::1]:4566")],
+                "http://[::1]:4566",
+            ),
+            (
+                &[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4566")],
+                "http://127.0.0.1:4566",
+            ),
+            (
+                &[
+                    ("AWS_SAM_LOCAL", "true"),
+                    ("LOCAL_AWS_ENDPOINT_URL", "http://host.docker.internal:4566"),
+                ],
+                "http://host.docker.internal:4566",
+            ),
         ] {
-            assert_eq!(with(allowed), Ok(true), "{allowed:?}");
+            assert_eq!(with(allowed), Ok(Some(endpoint.to_owned())), "{allowed:?}");
         }
     }
 

@@ -329,6 +329,14 @@ impl SecretsProvider {
     ) -> Result<Arc<ClerkSecrets>, SecretsError> {
         match fetch(client, secret_id).await {
             Ok(value) => {
+                for bad in &value.malformed {
+                    // Named, never shown: the functions that use it answer so too.
+                    tracing::warn!(
+                        var = bad.var,
+                        reason = bad.reason,
+                        "a Clerk key in the secret is malformed"
+                    );
+                }
                 let value = Arc::new(value);
                 state.cached = Some(Cached {
                     value: Arc::clone(&value),

@@ -55,10 +55,7 @@ impl Services {
             tracing::warn!("AUTH_DISABLED=true: every request acts as the development user");
         }
         if let Some(endpoint) = &config.local_endpoint {
-            tracing::warn!(
-                endpoint,
-                "LOCAL_AWS_ENDPOINT_URL: every AWS call goes there"
-            );
+            tracing::warn!(endpoint, "every AWS call goes to this local endpoint");
         }
         let sdk = crate::aws::sdk_config_at(config.local_endpoint.as_deref()).await;
         let store = UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table()?);

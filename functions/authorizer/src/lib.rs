@@ -78,9 +78,13 @@ impl Authorizer {
             Denial::SecretsUnavailable
         };
         let secrets = self.services.secrets.get().await.map_err(unavailable)?;
-        match self.verifier_for(secrets) {
-            Err(denial) if denial != Denial::SecretsUnavailable => {
+        match self.verifier_for(Arc::clone(&secrets)) {
+            Err(denial) => {
                 let fresh = self.services.secrets.refresh().await.map_err(unavailable)?;
+                if Arc::ptr_eq(&fresh, &secrets) {
+                    // Not re-read (rate-limited): the same secrets, the same answer.
+                    return Err(denial);
+                }
                 self.verifier_for(fresh)
             }
             built => built,

@@ -140,10 +140,24 @@ impl Webhook {
                 return Err(rejected(SignatureError::InvalidSignature));
             }
         };
-        if fresh.webhook_secrets == secrets.webhook_secrets {
-            return Err(rejected(SignatureError::InvalidSignature));
+        let verified = if fresh.webhook_secrets == secrets.webhook_secrets {
+            Err(SignatureError::InvalidSignature)
+        } else {
+            svix::verify(&webhook_keys(&fresh)?, signed, body, now)
+        };
+        match (verified, fresh.malformed(WEBHOOK_SECRET_VAR)) {
+            // A rotation whose new entry is a bad paste: say so (500, Svix retries) rather
+            // than refuse Clerk's deliveries as forged while the old secret still verifies.
+            (Err(SignatureError::InvalidSignature), Some(bad)) => {
+                tracing::error!(
+                    var = bad.var,
+                    reason = bad.reason,
+                    "an entry of the secret is malformed"
+                );
+                Err(Outcome::WebhookSecretMalformed)
+            }
+            (verified, _) => verified.map_err(rejected),
         }
-        svix::verify(&webhook_keys(&fresh)?, signed, body, now).map_err(rejected)
     }
 
     async fn done(

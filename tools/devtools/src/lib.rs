@@ -100,13 +100,25 @@ pub fn local_api_base(raw: &str) -> Result<String, String> {
         Some(url::Host::Domain("localhost")) => "localhost".to_owned(),
         _ => return refuse("the host must be 127.0.0.1, localhost or ::1"),
     };
-    let Some(port) = url.port() else {
+    // `port_or_known_default`: the parser drops an explicit `:80` for http.
+    let Some(port) = url.port_or_known_default().filter(|_| has_port(raw)) else {
         return refuse("a port is needed");
     };
     if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
         return refuse("no path, query or fragment");
     }
     Ok(format!("http://{host}:{port}"))
+}
+
+/// Whether the authority of `raw` names a port (`http://localhost:80` does, `http://localhost`
+/// does not), which the parsed URL no longer tells for a scheme's default port.
+fn has_port(raw: &str) -> bool {
+    let authority = raw.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or_default()
+    });
+    authority
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && !port.is_empty() && !port.ends_with(']'))
 }
 
 /// `DEV_PORT` as a port number (3000 when unset), or why it is not one.
@@ -148,6 +160,7 @@ mod tests {
             ("http://127.0.0.1:3000/", "http://127.0.0.1:3000"),
             ("http://localhost:8080", "http://localhost:8080"),
             ("http://[::1]:3000", "http://[::1]:3000"),
+            ("http://localhost:80", "http://localhost:80"),
         ] {
             assert_eq!(local_api_base(raw).as_deref(), Ok(base), "{raw}");
         }
@@ -159,6 +172,7 @@ mod tests {
             "https://127.0.0.1:3000",
             "http://127.0.0.2:3000",
             "http://127.0.0.1",
+            "http://[::1]",
             "http://127.0.0.1:3000/auth",
             "http://127.0.0.1:3000?x=1",
             "http://127.0.0.1:3000#x",

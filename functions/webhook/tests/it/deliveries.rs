@@ -548,6 +548,29 @@ async fn several_configured_secrets_all_verify() {
     );
 }
 
+/// A rotation whose new entry is a bad paste: deliveries signed with the old secret still
+/// verify; one that verifies with none is answered 500 `webhook-secret-malformed` (Svix
+/// retries, Clerk's log shows why), not 401 as if it were forged.
+#[tokio::test]
+async fn a_rotation_with_a_malformed_entry_says_so() {
+    let old = "whsec_b2xkLXNlY3JldC1iZWluZy1yb3RhdGVkLW91dA==";
+    let both = format!("{old} whsec_new-secret-cut-short");
+    let secrets = SecretsProvider::fixed(shared::ClerkSecrets::from_lookup(|name| {
+        (name == "CLERK_WEBHOOK_SECRET").then(|| both.clone())
+    }));
+    let f = support::with_secrets(testkit::fresh_store().await, secrets, &[]);
+    let body = user_event("user.created", "user_half", None, Some("half"), 1_000);
+    assert_eq!(
+        send(&f.webhook, signed_with(old, "msg_old", NOW, &body)).await,
+        ok("created")
+    );
+    let body = user_event("user.updated", "user_half", None, Some("half2"), 2_000);
+    assert_eq!(
+        send(&f.webhook, signed("msg_new", &body)).await,
+        err(500, "webhook-secret-malformed")
+    );
+}
+
 #[tokio::test]
 async fn a_rotated_secret_is_picked_up_without_a_redeploy() {
     let sdk = testkit::local_stack_sdk_config().await;

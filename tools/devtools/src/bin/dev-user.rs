@@ -89,7 +89,19 @@ async fn main() -> ExitCode {
         now,
     );
     let headers = &event["headers"];
-    let client = reqwest::Client::new();
+    // Straight to the local API: no proxy from the environment (HTTP_PROXY would receive the
+    // signed delivery) and no redirect (a 307 from whatever holds the port would re-send it).
+    let client = match reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("no HTTP client: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut request = client
         .post(format!("{}/auth/clerk/webhook", args.api))
         .header("content-type", "application/json")

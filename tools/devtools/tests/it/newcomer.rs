@@ -6,6 +6,8 @@
 use crate::support;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use devtools::HarnessError;
 use devtools::gateway::Gateway;
@@ -216,46 +218,99 @@ async fn dev_user_makes_a_user_through_the_webhook_and_a_working_token() {
 }
 
 /// `dev-user` signs with `.env`'s real webhook secret when there is one: no form of `--api`
-/// or `DEV_PORT` may send that delivery anywhere but the local API. A listener on another
-/// address (127.0.0.2) stands in for the foreign host and must see no connection.
+/// or `DEV_PORT`, no proxy in the environment and no redirect may send that delivery anywhere
+/// but the local API. A listener on another address (127.0.0.2) stands in for the foreign
+/// host and must see no connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_user_sends_nothing_beyond_the_local_api() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt as _;
+
     let foreign = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
     let target = foreign.local_addr().unwrap();
-    let run = |api: Option<String>, port: Option<String>| {
-        let mut command = std::process::Command::new(bin_dir().join("dev-user"));
-        command.arg("user_leak").env("DEV_ENV_FILE", "/nonexistent");
+    let reached = Arc::new(AtomicUsize::new(0));
+    tokio::spawn({
+        let reached = Arc::clone(&reached);
+        async move {
+            while let Ok((mut socket, _)) = foreign.accept().await {
+                reached.fetch_add(1, Ordering::SeqCst);
+                let _ = socket.shutdown().await;
+            }
+        }
+    });
+    // Something else on a local port, answering every request with a redirect to the host.
+    let redirector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = redirector.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = redirector.accept().await {
+            let mut buffer = [0_u8; 8192];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buffer).await;
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://{target}/auth/clerk/webhook\r\n\
+                 content-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let run = |api: Option<String>, env: Vec<(&'static str, String)>| async move {
+        let mut command = tokio::process::Command::new(bin_dir().join("dev-user"));
+        command
+            .arg("user_leak")
+            .env("DEV_ENV_FILE", "/nonexistent")
+            .env_remove("DEV_PORT")
+            .kill_on_drop(true);
         if let Some(api) = api {
             command.args(["--api", &api]);
         }
-        match port {
-            Some(port) => command.env("DEV_PORT", port),
-            None => command.env_remove("DEV_PORT"),
-        };
-        command.output().unwrap()
+        command.envs(env);
+        let output = tokio::time::timeout(Duration::from_secs(20), command.output())
+            .await
+            .expect("dev-user hung (a connection to the foreign host?)")
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     };
-    let cases = [
+    // Refused while reading the arguments.
+    for (api, port) in [
         (Some(format!("http://localhost:1@{target}")), None),
         (Some(format!("http://127.0.0.1:3000@{target}")), None),
         (Some(format!("http://127.0.0.1:3000@{target}/")), None),
         (Some(format!("http://{target}")), None),
         (None, Some(format!("1@{target}"))),
-    ];
-    for (api, port) in cases {
-        let output = run(api.clone(), port.clone());
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{api:?} {port:?}: {stderr}");
+    ] {
+        let env = port.iter().map(|p| ("DEV_PORT", p.clone())).collect();
+        let (code, stderr) = run(api.clone(), env).await;
+        assert_eq!(code, Some(2), "{api:?} {port:?}: {stderr}");
         assert!(
             stderr.contains("is not the local API")
                 || stderr.contains("DEV_PORT must be a port number"),
             "{api:?} {port:?}: {stderr}"
         );
     }
-    let reached =
-        tokio::time::timeout(std::time::Duration::from_millis(300), foreign.accept()).await;
+    // A proxy from the environment is not used: the local API (nothing listens on port 9)
+    // is called directly and fails.
+    let proxy = format!("http://{target}");
+    let env = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .map(|name| (name, proxy.clone()))
+        .to_vec();
+    let (code, stderr) = run(Some("http://127.0.0.1:9".to_owned()), env).await;
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        reached.is_err(),
-        "a connection reached the foreign listener"
+        stderr.contains("no local API at http://127.0.0.1:9"),
+        "{stderr}"
+    );
+    // A redirect is not followed: the 307 is the answer.
+    let (code, stderr) = run(Some(format!("http://{local}")), vec![]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("the webhook answered 307"), "{stderr}");
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "a signed delivery reached the foreign listener"
     );
 }
 

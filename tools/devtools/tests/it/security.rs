@@ -265,7 +265,10 @@ async fn malformed_keys_in_the_environment_stop_each_function_at_start_up() {
             log.contains(&format!("{var} is malformed")),
             "{binary} {var}: {log}"
         );
-        assert!(!log.contains(value), "{binary} logged the value: {log}");
+        // Nothing of the value: the PEM's body, the placeholders' own words.
+        for part in ["MIIB", "your-"] {
+            assert!(!log.contains(part), "{binary} logged the value: {log}");
+        }
     }
     // Well-formed ones start.
     for (binary, var, value) in [
