@@ -28,6 +28,7 @@ pub mod keys;
 mod list;
 pub mod logging;
 pub mod mirror;
+pub mod policy;
 mod publishable_key;
 mod redacted;
 pub mod secrets;

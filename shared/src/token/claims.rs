@@ -132,7 +132,7 @@ impl Claims {
         let sid = opt_string(&mut map, "sid")?;
         let azp = opt_string(&mut map, "azp")?;
         let sts = opt_string(&mut map, "sts")?;
-        let org = organization(&mut map)?;
+        let org = organization(&mut map, v)?;
         Ok(Self {
             sub,
             sid,
@@ -227,13 +227,28 @@ fn opt_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<String>
 }
 
 /// v2: `o: {id, slg, rol, per, fpm}` plus the top-level `fea`; v1: `org_id`, `org_slug`,
-/// `org_role`, `org_permissions`. The claims stay in `extra` as sent.
-fn organization(map: &mut Map<String, Value>) -> Result<Option<Organization>, Rejection> {
+/// `org_role`, `org_permissions`. As `@clerk/shared`'s `jwtPayloadParser.ts` reads them
+/// (`__experimental_JWTPayloadToAuthObjectProperties`): the `o` claim only when `v` is 2,
+/// the v1 claims otherwise. The claims stay in `extra` as sent.
+fn organization(
+    map: &mut Map<String, Value>,
+    version: Option<u64>,
+) -> Result<Option<Organization>, Rejection> {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-    if let Some(o) = map.get("o") {
-        let o = o.as_object().ok_or(Rejection::TokenMalformed)?;
-        let Some(id) = text(o.get("id")) else {
-            return Err(Rejection::TokenMalformed);
+    // A malformed `o` is refused whatever the version: nothing signed should carry one.
+    let o = match map.get("o") {
+        None | Some(Value::Null) => None,
+        Some(o) => {
+            let o = o.as_object().ok_or(Rejection::TokenMalformed)?;
+            if text(o.get("id")).is_none() {
+                return Err(Rejection::TokenMalformed);
+            }
+            Some(o)
+        }
+    };
+    if version == Some(2) {
+        let Some(o) = o else {
+            return Ok(None);
         };
         let permissions = org_permissions(
             map.get("fea").and_then(Value::as_str),
@@ -241,9 +256,12 @@ fn organization(map: &mut Map<String, Value>) -> Result<Option<Organization>, Re
             o.get("fpm").and_then(Value::as_str),
         );
         return Ok(Some(Organization {
-            id,
+            id: text(o.get("id")).unwrap_or_default(),
             slug: text(o.get("slg")),
-            role: text(o.get("rol")).map(|r| format!("org:{r}")),
+            // Clerk prefixes unconditionally (`org:${o.rol}`); an empty role is none.
+            role: text(o.get("rol"))
+                .filter(|r| !r.is_empty())
+                .map(|r| format!("org:{r}")),
             permissions,
         }));
     }
@@ -269,30 +287,93 @@ fn organization(map: &mut Map<String, Value>) -> Result<Option<Organization>, Re
     }))
 }
 
-/// Expands v2's compact permissions: `fea` lists features with their scope (`o:` for the
-/// organization), `per` the permission names, and `fpm` one decimal bitmask per org
-/// feature, bit `i` (least significant first) granting `per[i]`.
+/// A `fea`/`pla` claim split by scope, as `splitByScope` in `@clerk/shared`'s
+/// `authorization.ts`: comma-separated `scope:value` entries (trimmed); `o` counts for the
+/// organization, `u` for the user, `ou`/`uo` for both, any other scope for neither. `None`
+/// when an entry has no colon: Clerk throws there, so nothing in the claim is usable.
+pub fn split_by_scope(claim: &str) -> Option<(Vec<&str>, Vec<&str>)> {
+    let (mut org, mut user) = (Vec::new(), Vec::new());
+    if claim.is_empty() {
+        return Some((org, user));
+    }
+    for entry in claim.split(',') {
+        let (scope, value) = entry.trim().split_once(':')?;
+        match scope {
+            "o" => org.push(value),
+            "u" => user.push(value),
+            "ou" | "uo" => {
+                org.push(value);
+                user.push(value);
+            }
+            _ => {}
+        }
+    }
+    Some((org, user))
+}
+
+/// Expands v2's compact permissions as `jwtPayloadParser.ts` does (`parsePermissions`,
+/// `decimalToBinaryBits`, `buildOrgPermissions`): the `i`-th organization feature of `fea`
+/// (in order, user-only and unknown scopes left out) pairs with the `i`-th `fpm` entry, a
+/// decimal bitmask of any size whose bit `j` (least significant first) grants `per[j]`.
+/// Entries that are not all ASCII digits grant nothing but keep their place; bits beyond
+/// `per` are ignored; missing `per`, `fpm` or `fea` (or a `fea` entry without a colon, on
+/// which Clerk throws) grant nothing.
 fn org_permissions(fea: Option<&str>, per: Option<&str>, fpm: Option<&str>) -> Vec<String> {
     let (Some(fea), Some(per), Some(fpm)) = (fea, per, fpm) else {
         return Vec::new();
     };
+    if per.is_empty() || fpm.is_empty() {
+        return Vec::new();
+    }
+    let Some((features, _)) = split_by_scope(fea) else {
+        return Vec::new();
+    };
     let names: Vec<&str> = per.split(',').map(str::trim).collect();
-    let org_features = fea.split(',').filter_map(|entry| {
-        let (scope, feature) = entry.trim().split_once(':')?;
-        scope.contains('o').then_some(feature)
-    });
     let mut permissions = Vec::new();
-    for (feature, mask) in org_features.zip(fpm.split(',')) {
-        let Ok(mask) = mask.trim().parse::<u128>() else {
+    for (feature, mask) in features.iter().zip(fpm.split(',')) {
+        let Some(bits) = mask_bits(mask.trim(), names.len()) else {
             continue;
         };
-        for (bit, name) in names.iter().enumerate().take(128) {
-            if mask >> bit & 1 == 1 {
+        for (name, granted) in names.iter().zip(bits) {
+            if granted {
                 permissions.push(format!("org:{feature}:{name}"));
             }
         }
     }
     permissions
+}
+
+/// The lowest `wanted` bits of a decimal number of any length (least significant first),
+/// by long division of its digits, as Clerk decodes masks beyond 2^53; `None` unless it is
+/// one or more ASCII digits. Stops after `wanted` bits: higher ones grant nothing.
+fn mask_bits(decimal: &str, wanted: usize) -> Option<Vec<bool>> {
+    if decimal.is_empty() || !decimal.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut digits: Vec<u8> = decimal
+        .bytes()
+        .map(|b| b - b'0')
+        .skip_while(|d| *d == 0)
+        .collect();
+    let mut bits = Vec::with_capacity(wanted);
+    while bits.len() < wanted {
+        if digits.is_empty() {
+            bits.push(false);
+            continue;
+        }
+        let mut remainder = 0;
+        let mut quotient = Vec::with_capacity(digits.len());
+        for digit in &digits {
+            let value = remainder * 10 + digit;
+            if !quotient.is_empty() || value / 2 != 0 {
+                quotient.push(value / 2);
+            }
+            remainder = value % 2;
+        }
+        bits.push(remainder == 1);
+        digits = quotient;
+    }
+    Some(bits)
 }
 
 #[cfg(test)]
@@ -483,5 +564,223 @@ mod tests {
             ["org:b:w"]
         );
         assert!(org_permissions(None, Some("r"), Some("1")).is_empty());
+    }
+
+    /// `@clerk/shared`'s `jwtPayloadParser.spec.ts` (clerk/javascript e21ae9a), the
+    /// `o.per`/`o.fpm` cases: (fea, per, fpm) → permissions in Clerk's order.
+    #[test]
+    fn clerks_permission_vectors() {
+        let cases: &[(&str, &str, &str, &[&str])] = &[
+            (
+                "o:impersonation",
+                "read,manage",
+                "3",
+                &["org:impersonation:read", "org:impersonation:manage"],
+            ),
+            (
+                "o:impersonation,o:memberships",
+                "read,manage",
+                "1,3",
+                &[
+                    "org:impersonation:read",
+                    "org:memberships:read",
+                    "org:memberships:manage",
+                ],
+            ),
+            (
+                "o:impersonation,o:memberships,o:feature3",
+                "read,manage",
+                "1,3,0",
+                &[
+                    "org:impersonation:read",
+                    "org:memberships:read",
+                    "org:memberships:manage",
+                ],
+            ),
+            (
+                "uo:impersonation,o:memberships,uo:feature3",
+                "read,manage",
+                "1,3,1",
+                &[
+                    "org:impersonation:read",
+                    "org:memberships:read",
+                    "org:memberships:manage",
+                    "org:feature3:read",
+                ],
+            ),
+            (
+                "ou:memberships,u:impersonation",
+                "read,manage",
+                "3,0",
+                &["org:memberships:read", "org:memberships:manage"],
+            ),
+            (
+                "o:billing,o:email,o:fraud,o:instance,o:staging_plans",
+                "manage,read",
+                "3,3,3,3,1",
+                &[
+                    "org:billing:manage",
+                    "org:billing:read",
+                    "org:email:manage",
+                    "org:email:read",
+                    "org:fraud:manage",
+                    "org:fraud:read",
+                    "org:instance:manage",
+                    "org:instance:read",
+                    "org:staging_plans:manage",
+                ],
+            ),
+            (
+                "o:repositories,o:projects",
+                "read,create,update,delete,revoke",
+                "7,21",
+                &[
+                    "org:repositories:read",
+                    "org:repositories:create",
+                    "org:repositories:update",
+                    "org:projects:read",
+                    "org:projects:update",
+                    "org:projects:revoke",
+                ],
+            ),
+            (
+                "o:repositories,o:projects,o:webhooks,o:impersonation",
+                "read,manage",
+                "1,2,3,0",
+                &[
+                    "org:repositories:read",
+                    "org:projects:manage",
+                    "org:webhooks:read",
+                    "org:webhooks:manage",
+                ],
+            ),
+            (
+                "o:repositories,uo:projects,u:goldprofileborder",
+                "read,create,update,delete,revoke",
+                "7,21,0",
+                &[
+                    "org:repositories:read",
+                    "org:repositories:create",
+                    "org:repositories:update",
+                    "org:projects:read",
+                    "org:projects:update",
+                    "org:projects:revoke",
+                ],
+            ),
+            (
+                "o:repositories,o:impersonation,o:billing",
+                "manage,read,update",
+                "6,0,3",
+                &[
+                    "org:repositories:read",
+                    "org:repositories:update",
+                    "org:billing:manage",
+                    "org:billing:read",
+                ],
+            ),
+            // Edges: leading zeros, zero, a malformed entry keeping its place, a trailing
+            // comma, more features than masks and more masks than features.
+            ("o:a", "x,y,z", "007", &["org:a:x", "org:a:y", "org:a:z"]),
+            ("o:a", "x,y,z", "0", &[]),
+            ("o:a,o:b", "x , y", " 3 , x", &["org:a:x", "org:a:y"]),
+            ("o:a,o:b", "x,y", "x,3", &["org:b:x", "org:b:y"]),
+            ("o:a,o:b", "x,y", "3,", &["org:a:x", "org:a:y"]),
+            ("o:a,o:b,o:c", "x", "1", &["org:a:x"]),
+            ("o:a", "x", "1,1,1", &["org:a:x"]),
+            ("o:a", "x,y", "", &[]),
+            ("u:a,u:b", "x", "1", &[]),
+            // Clerk throws on an entry without a colon: nothing is granted.
+            ("o:a,b", "x", "1", &[]),
+            ("o:a,,o:b", "x", "1", &[]),
+            // Unknown scopes are left out before the masks are paired.
+            ("x:a,o:b", "x", "1", &["org:b:x"]),
+        ];
+        for (fea, per, fpm, want) in cases {
+            assert_eq!(
+                org_permissions(Some(fea), Some(per), Some(fpm)),
+                *want,
+                "{fea} {per} {fpm}"
+            );
+        }
+        assert!(org_permissions(Some("o:a"), None, Some("1")).is_empty());
+        assert!(org_permissions(Some("o:a"), Some("x"), None).is_empty());
+    }
+
+    /// Masks beyond 2^53 decode exactly, and bits beyond `per` grant nothing (Clerk's
+    /// 54-permission vectors).
+    #[test]
+    fn large_and_malformed_masks() {
+        let names: Vec<String> = (0..54).map(|i| format!("permission_{i}")).collect();
+        let per = names.join(",");
+        let granted = |fpm: &str| -> Vec<usize> {
+            org_permissions(Some("o:feature"), Some(&per), Some(fpm))
+                .iter()
+                .map(|p| p.rsplit('_').next().unwrap().parse().unwrap())
+                .collect()
+        };
+        assert_eq!(granted("9007199254740993"), [0, 53]);
+        assert_eq!(granted("9007199254740995"), [0, 1, 53]);
+        assert_eq!(granted("18014398509481984"), Vec::<usize>::new());
+        assert_eq!(granted("1"), [0]);
+        assert_eq!(granted("3"), [0, 1]);
+        assert_eq!(granted("7"), [0, 1, 2]);
+        assert_eq!(granted("21"), [0, 2, 4]);
+        for malformed in ["1invalid", "-1", "1.5", "", "１"] {
+            assert_eq!(granted(malformed), Vec::<usize>::new(), "{malformed}");
+        }
+        // A 2^200 + 1 mask with 201 permissions: bits 0 and 200, exactly.
+        let many: Vec<String> = (0..201).map(|i| format!("p{i}")).collect();
+        let two_200_plus_1 = "1606938044258990275541962092341162602522202993782792835301377";
+        let got = org_permissions(Some("o:f"), Some(&many.join(",")), Some(two_200_plus_1));
+        assert_eq!(got, ["org:f:p0", "org:f:p200"]);
+    }
+
+    #[test]
+    fn scopes_split_as_clerk_splits_them() {
+        assert_eq!(split_by_scope(""), Some((vec![], vec![])));
+        assert_eq!(
+            split_by_scope("o:reservations,u:dashboard,ou:support-chat,uo:billing"),
+            Some((
+                vec!["reservations", "support-chat", "billing"],
+                vec!["dashboard", "support-chat", "billing"]
+            ))
+        );
+        assert_eq!(
+            split_by_scope("o:payments,u:impersonation"),
+            Some((vec!["payments"], vec!["impersonation"]))
+        );
+        assert_eq!(split_by_scope(" o:a , x:b "), Some((vec!["a"], vec![])));
+        assert_eq!(split_by_scope("reservations,dashboard"), None);
+        assert_eq!(split_by_scope("o:a,,u:b"), None);
+    }
+
+    #[test]
+    fn the_o_claim_counts_only_in_v2_tokens() {
+        let base = json!({
+            "sub": "user_1", "iss": "https://x", "exp": 10,
+            "o": { "id": "org_v2", "rol": "admin" },
+            "org_id": "org_v1", "org_role": "admin"
+        });
+        let mut v2 = base.clone();
+        v2["v"] = json!(2);
+        assert_eq!(
+            claims(v2).unwrap().org.unwrap().role.as_deref(),
+            Some("org:admin")
+        );
+        let v1 = claims(base).unwrap().org.unwrap();
+        assert_eq!(
+            (v1.id.as_str(), v1.role.as_deref()),
+            ("org_v1", Some("admin"))
+        );
+        // No `o` in a v2 token: no organization, whatever v1 claims say.
+        let no_org =
+            json!({ "sub": "user_1", "iss": "https://x", "exp": 10, "v": 2, "org_id": "org_v1" });
+        assert_eq!(claims(no_org).unwrap().org, None);
+        // An `o.rol` already prefixed is prefixed again, as Clerk does (has() normalises).
+        let doubled = json!({ "sub": "user_1", "iss": "https://x", "exp": 10, "v": 2, "o": { "id": "org_1", "rol": "org:admin" } });
+        assert_eq!(
+            claims(doubled).unwrap().org.unwrap().role.as_deref(),
+            Some("org:org:admin")
+        );
     }
 }

@@ -24,7 +24,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde_json::{Map, Value};
 
-pub use claims::{Claims, DEFAULT_MAX_LIFETIME_SECONDS, Organization, Rules};
+pub use claims::{Claims, DEFAULT_MAX_LIFETIME_SECONDS, Organization, Rules, split_by_scope};
 pub use rejection::Rejection;
 
 use crate::clock::Clock;
