@@ -42,6 +42,7 @@ test: ## every test: unit tests, integration tests against the local stack (moto
 	AWS_DEFAULT_REGION=us-east-1 .venv/bin/cfn-lint template.yaml
 	.venv/bin/python tools/template.py check-table
 	.venv/bin/python tools/template.py check-limits
+	.venv/bin/python tools/template.py check-environment
 
 check: ## formatting, clippy (warnings as errors), and no module cycle in shared
 	cargo fmt --all -- --check

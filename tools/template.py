@@ -5,6 +5,7 @@ usage:
   tools/template.py check-table   # exit 1 unless UsersTable agrees with infra/users-table.json
   tools/template.py routes        # the authorizer and HttpApi routes as JSON, for the local gateway
   tools/template.py check-limits  # exit 1 unless the deployed limits and guard rules are in place
+  tools/template.py check-environment  # exit 1 when a function's environment passes Lambda's 4 KB
 """
 
 import json
@@ -73,7 +74,8 @@ def routes() -> int:
     authorizer_resource = default["FunctionArn"]["GetAtt"].split(".")[0]
     authorizer = resources[authorizer_resource]["Metadata"]["BuildProperties"]["Binary"]
     identity = default.get("Identity", {})
-    unsupported = sorted(set(identity) - {"Headers", "ReauthorizeEvery"})
+    unsupported = sorted(set(identity) - {"Headers", "Context", "ReauthorizeEvery"})
+    unsupported += [f"Context.{c}" for c in identity.get("Context", []) if c != "routeKey"]
     if "ReauthorizeEvery" not in identity:
         # The service default is not documented for HTTP APIs: the template must say.
         print("tools/template.py: set Identity.ReauthorizeEvery on the authorizer", file=sys.stderr)
@@ -86,6 +88,8 @@ def routes() -> int:
         "authorizer": authorizer,
         # API Gateway's cache key and 401-without-invoking check, as SAM configures them.
         "identity_headers": identity.get("Headers", []),
+        # $context.routeKey among the identity sources: one cached answer per route.
+        "identity_route_key": "routeKey" in identity.get("Context", []),
         "ttl_seconds": int(identity["ReauthorizeEvery"]),
         "cors": cors(api["Properties"].get("CorsConfiguration"), template()["Parameters"]),
         # What SAM passes a function: only the variables the template declares.
@@ -93,6 +97,12 @@ def routes() -> int:
             template().get("Globals", {}).get("Function", {})
             .get("Environment", {}).get("Variables", {})
         ),
+        # The authorizer's own variables with their parameters' defaults (ROUTE_POLICIES).
+        "authorizer_environment": {
+            name: resolve_default(value, template()["Parameters"])
+            for name, value in resources[authorizer_resource]["Properties"]
+            .get("Environment", {}).get("Variables", {}).items()
+        },
         "routes": out,
     }, indent=2))
     return 0
@@ -117,6 +127,47 @@ def cors(config, params):
         "max_age": config.get("MaxAge"),
         "allow_credentials": bool(config.get("AllowCredentials", False)),
     }
+
+
+def resolve_default(value, params):
+    """A value with a !Ref to a parameter replaced by the parameter's default."""
+    if isinstance(value, dict) and "Ref" in value and value["Ref"] in params:
+        return str(params[value["Ref"]].get("Default", ""))
+    return value if isinstance(value, str) else ""
+
+
+# Lambda: "The total size of all environment variables doesn't exceed 4 KB" (keys and values).
+LAMBDA_ENVIRONMENT_LIMIT = 4096
+# What a reference to a resource (an ARN, a table name) may take once deployed.
+RESOURCE_VALUE_ALLOWANCE = 256
+
+
+def check_environment_size() -> int:
+    """Each function's environment, parameters at their defaults, fits Lambda's 4 KB."""
+    t = template()
+    params, resources = t["Parameters"], t["Resources"]
+    globals_vars = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    problems = []
+    for name, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        own = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        size = 0
+        for key, value in {**globals_vars, **own}.items():
+            if isinstance(value, str):
+                text = value
+            elif isinstance(value, dict) and value.get("Ref") in params:
+                text = resolve_default(value, params)
+            else:
+                text = "x" * RESOURCE_VALUE_ALLOWANCE
+            size += len(key.encode()) + len(text.encode())
+        if size > LAMBDA_ENVIRONMENT_LIMIT:
+            problems.append(f"{name}'s environment is {size} bytes, over Lambda's {LAMBDA_ENVIRONMENT_LIMIT}")
+        else:
+            print(f"template.yaml: {name}'s environment {size} of {LAMBDA_ENVIRONMENT_LIMIT} bytes")
+    for problem in problems:
+        print(f"template.yaml: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def check_limits() -> int:
@@ -157,7 +208,12 @@ def check_limits() -> int:
 
 
 if __name__ == "__main__":
-    commands = {"check-table": check_table, "routes": routes, "check-limits": check_limits}
+    commands = {
+        "check-table": check_table,
+        "routes": routes,
+        "check-limits": check_limits,
+        "check-environment": check_environment_size,
+    }
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

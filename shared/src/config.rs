@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::list::split_list;
+use crate::policy::PolicyDocument;
 use crate::publishable_key::{PublishableKey, PublishableKeyError};
 
 /// Default Backend API base.
@@ -136,6 +137,9 @@ pub struct Config {
     pub local_endpoint: Option<String>,
     /// `STAGE`.
     pub stage: Stage,
+    /// `ROUTE_POLICIES`: what each route asks of its callers, beyond a valid session of an
+    /// active, approved user (empty: nothing more).
+    pub route_policies: PolicyDocument,
 }
 
 impl Config {
@@ -218,6 +222,13 @@ impl Config {
             auth_disabled,
             local_endpoint,
             stage,
+            route_policies: vars
+                .text("ROUTE_POLICIES")
+                .map(|text| {
+                    PolicyDocument::parse(&text).map_err(|e| malformed("ROUTE_POLICIES", e))
+                })
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -549,6 +560,8 @@ mod tests {
             ("CLERK_API_URL", "https://user:pw@api.clerk.com"),
             ("CLERK_API_URL", "https://bücher.example/api"),
             ("CLERK_ISSUER", "https://"),
+            ("ROUTE_POLICIES", "{\"GET /x\": {\"rol\": \"admin\"}}"),
+            ("ROUTE_POLICIES", "[1]"),
         ];
         for (var, value) in cases {
             match load(&[(var, value)]) {

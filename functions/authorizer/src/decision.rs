@@ -1,13 +1,27 @@
 //! What the authorizer decides for one request, independent of the API Gateway flavour.
 
+use shared::policy::PolicyDenial;
 use shared::store::Refusal;
 use shared::{CallerContext, Claims, Rejection, User};
+
+use crate::reach::Reach;
 
 /// The outcome for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Let the request through with this identity.
-    Allow(CallerContext),
+    /// Let the request through with this identity; a REST answer allows `Reach`.
+    Allow(CallerContext, Reach),
+    /// A route policy refuses this request (403). The caller is known and may be allowed
+    /// other routes: a REST answer, cached for all of them, allows `Reach` and refuses this
+    /// request's route.
+    Refused {
+        /// Which dimension of the policy failed.
+        denial: PolicyDenial,
+        /// Who the caller is.
+        context: CallerContext,
+        /// What a REST answer may allow (this request's route excluded).
+        reach: Reach,
+    },
     /// Token problem: 401.
     Unauthorized(Rejection),
     /// Known caller not allowed in, or we could not decide (keys or store unreachable): 403.
@@ -106,6 +120,7 @@ mod tests {
         }
         testkit::assert_documented("authorizer", Denial::ALL.iter().map(|c| c.code()));
         testkit::assert_documented("authorizer", Rejection::ALL.iter().map(|r| r.code()));
+        testkit::assert_documented("authorizer", PolicyDenial::ALL.iter().map(|d| d.code()));
         // Only these rejections are the keys' fault rather than the token's.
         let infrastructure: Vec<_> = Rejection::ALL
             .iter()

@@ -18,7 +18,10 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 use shared::token::{Rejection, extract};
 
+use shared::policy::{RouteKey, method_and_path};
+
 use crate::decision::Decision;
+use crate::reach::{Reach, Route};
 
 /// The error message API Gateway turns into a 401.
 pub const UNAUTHORIZED: &str = "Unauthorized";
@@ -83,11 +86,36 @@ impl Request {
         }
     }
 
+    /// The route the request is to, for route policies: an HTTP API event's `routeKey`, a
+    /// REST event's `methodArn`.
+    pub fn route(&self) -> Route<'_> {
+        match self {
+            Self::HttpV2(r) => Route::Key(
+                r.route_key
+                    .as_deref()
+                    .and_then(|key| RouteKey::parse(key).ok()),
+            ),
+            Self::RestToken(r) => Route::Request(r.method_arn.as_deref().and_then(method_and_path)),
+            Self::RestRequest(r) => {
+                Route::Request(r.method_arn.as_deref().and_then(method_and_path))
+            }
+        }
+    }
+
     /// The answer API Gateway expects for `decision`; `Err` carries the 401 error.
     pub fn respond(&self, decision: &Decision) -> Result<Value, &'static str> {
         let (allow, context) = match decision {
             Decision::Unauthorized(_) => return Err(UNAUTHORIZED),
-            Decision::Allow(identity) => (true, identity.to_map()),
+            Decision::Allow(identity, _) => (true, identity.to_map()),
+            // REST caches this answer for the caller's other routes too: who they are
+            // stays in it, with why this route refused them.
+            Decision::Refused {
+                denial, context, ..
+            } => {
+                let mut context = context.to_map();
+                context.insert("reason".to_owned(), Value::String(denial.code().to_owned()));
+                (false, context)
+            }
             Decision::Forbidden { reason, .. } => {
                 let mut context = Map::new();
                 context.insert("reason".to_owned(), Value::String(reason.code().to_owned()));
@@ -105,8 +133,8 @@ impl Request {
                 };
                 serde_json::to_value(response)
             }
-            Self::RestToken(r) => policy(r.method_arn.as_deref(), decision, allow, context),
-            Self::RestRequest(r) => policy(r.method_arn.as_deref(), decision, allow, context),
+            Self::RestToken(r) => policy(r.method_arn.as_deref(), decision, context),
+            Self::RestRequest(r) => policy(r.method_arn.as_deref(), decision, context),
         };
         answer.map_err(|_| "response serialization failed")
     }
@@ -135,27 +163,61 @@ fn authorization<'a>(
 fn policy(
     method_arn: Option<&str>,
     decision: &Decision,
-    allow: bool,
     context: Map<String, Value>,
 ) -> Result<Value, serde_json::Error> {
     // An allow needs a concrete API and stage to cover; without one (a missing or wildcard
     // `methodArn`: a wiring mistake or a forged event) nothing is allowed.
-    let resource = method_arn.and_then(stage_wide);
-    let allow = allow && resource.is_some();
-    let mut statement = IamPolicyStatement::default();
-    statement.action = vec!["execute-api:Invoke".to_owned()];
-    statement.effect = if allow {
-        IamPolicyEffect::Allow
-    } else {
-        IamPolicyEffect::Deny
+    let stage = method_arn.and_then(stage_prefix);
+    let statement = |effect: IamPolicyEffect, resource: Vec<String>| {
+        let mut statement = IamPolicyStatement::default();
+        statement.action = vec!["execute-api:Invoke".to_owned()];
+        statement.effect = effect;
+        statement.resource = resource;
+        statement
     };
-    statement.resource = vec![resource.unwrap_or_else(|| "*".to_owned())];
+    // A refusal of the caller (not of one route) covers the whole stage, like an allow.
+    let deny_all = || {
+        let resource = stage
+            .as_ref()
+            .map_or_else(|| "*".to_owned(), |s| format!("{s}/*/*"));
+        vec![statement(IamPolicyEffect::Deny, vec![resource])]
+    };
+    let within = |stage: &str, patterns: &[String]| -> Vec<String> {
+        patterns.iter().map(|p| format!("{stage}/{p}")).collect()
+    };
+    let statements = match (decision, stage.as_deref(), method_arn) {
+        (Decision::Allow(_, reach), Some(stage), Some(arn)) => match reach {
+            Reach::Stage => vec![statement(
+                IamPolicyEffect::Allow,
+                vec![format!("{stage}/*/*")],
+            )],
+            // Deny wins over Allow in IAM: the whole stage but the refused routes.
+            Reach::StageExcept(refused) => vec![
+                statement(IamPolicyEffect::Allow, vec![format!("{stage}/*/*")]),
+                statement(IamPolicyEffect::Deny, within(stage, refused)),
+            ],
+            Reach::ThisRequest => vec![statement(IamPolicyEffect::Allow, vec![arn.to_owned()])],
+        },
+        (
+            Decision::Refused {
+                reach: Reach::StageExcept(refused),
+                ..
+            },
+            Some(stage),
+            _,
+        ) => vec![
+            statement(IamPolicyEffect::Allow, vec![format!("{stage}/*/*")]),
+            statement(IamPolicyEffect::Deny, within(stage, refused)),
+        ],
+        _ => deny_all(),
+    };
     let mut document = ApiGatewayCustomAuthorizerPolicy::default();
     document.version = Some("2012-10-17".to_owned());
-    document.statement = vec![statement];
+    document.statement = statements;
     let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
     response.principal_id = Some(match decision {
-        Decision::Allow(identity) => identity.clerk_user_id.clone(),
+        Decision::Allow(identity, _) => identity.clerk_user_id.clone(),
+        Decision::Refused { context, .. } => context.clerk_user_id.clone(),
         Decision::Forbidden {
             clerk_user_id: Some(id),
             ..
@@ -170,6 +232,12 @@ fn policy(
         object.remove("usageIdentifierKey");
     }
     Ok(value)
+}
+
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/…` → `…:{api}/{stage}`, when the ARN
+/// names a concrete region, account, API and stage (no wildcards).
+fn stage_prefix(method_arn: &str) -> Option<String> {
+    stage_wide(method_arn).and_then(|arn| arn.strip_suffix("/*/*").map(str::to_owned))
 }
 
 /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{verb}/{path}` →

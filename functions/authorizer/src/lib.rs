@@ -5,11 +5,13 @@
 
 pub mod decision;
 pub mod event;
+pub mod reach;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
+use shared::policy::Subject;
 use shared::secrets::{JWT_KEY_VAR, SECRET_KEY_VAR};
 use shared::services::SetupError;
 use shared::store::Refusal;
@@ -18,6 +20,8 @@ use shared::{CallerContext, ClerkSecrets, Config, ConfigError, Services, Verifie
 
 pub use decision::{Decision, Denial};
 pub use event::Request;
+use reach::RouteUnknown;
+pub use reach::{Reach, Route};
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Authorizer {
@@ -137,10 +141,11 @@ impl Authorizer {
         (!Arc::ptr_eq(&verifier, held)).then_some(verifier)
     }
 
-    /// Decides for a request whose token is `token` (or why it has none we accept).
-    pub async fn decide(&self, token: Result<&str, Rejection>) -> Decision {
+    /// Decides for a request to `route` whose token is `token` (or why it has none we
+    /// accept).
+    pub async fn decide(&self, token: Result<&str, Rejection>, route: &Route<'_>) -> Decision {
         if self.services.config.auth_disabled {
-            return Decision::Allow(CallerContext::dev());
+            return Decision::Allow(CallerContext::dev(), Reach::Stage);
         }
         let token = match token {
             Ok(token) => token,
@@ -167,21 +172,35 @@ impl Authorizer {
             Err(rejection) => return Decision::Unauthorized(rejection),
         };
         let who = Some(claims.sub.clone());
-        match self.services.store.get_by_clerk_id(&claims.sub).await {
+        let (context, is_admin) = match self.services.store.get_by_clerk_id(&claims.sub).await {
             Err(error) => {
                 tracing::error!(%error, "user store unavailable");
-                forbidden(Denial::StoreUnavailable, who)
+                return forbidden(Denial::StoreUnavailable, who);
             }
             // Not stored yet (the webhook is on its way): treat the caller as the record
             // would be on creation, so a lazy sync cannot bypass manual approval.
             Ok(None) if self.services.config.auto_approve_users => {
-                Decision::Allow(decision::unsynced(&claims))
+                (decision::unsynced(&claims), false)
             }
-            Ok(None) => forbidden(Denial::User(Refusal::Unapproved), who),
+            Ok(None) => return forbidden(Denial::User(Refusal::Unapproved), who),
             Ok(Some(user)) => match user.refusal() {
-                Some(refusal) => forbidden(Denial::User(refusal), who),
-                None => Decision::Allow(decision::stored(&user, &claims)),
+                Some(refusal) => return forbidden(Denial::User(refusal), who),
+                None => (decision::stored(&user, &claims), user.is_admin),
             },
+        };
+        let subject = Subject::from_claims(&claims, is_admin);
+        match reach::decide(&self.services.config.route_policies, route, &subject) {
+            Ok((Ok(()), reach)) => Decision::Allow(context, reach),
+            Ok((Err(denial), reach)) => Decision::Refused {
+                denial,
+                context,
+                reach,
+            },
+            Err(RouteUnknown) => {
+                // A wiring mistake (an event without its route), never the caller's doing.
+                tracing::error!("route policies are set but the event names no route");
+                forbidden(Denial::ConfigInvalid, who)
+            }
         }
     }
 }
@@ -221,11 +240,16 @@ pub async fn handler(authorizer: &Authorizer, event: LambdaEvent<Value>) -> Resu
             return Err(event::UNAUTHORIZED.into());
         }
     };
-    let decision = authorizer.decide(request.token()).await;
+    let decision = authorizer.decide(request.token(), &request.route()).await;
     let flavour = request.flavour();
     match &decision {
-        Decision::Allow(identity) => tracing::info!(
+        Decision::Allow(identity, _) => tracing::info!(
             %request_id, flavour, outcome = "allow", clerk_user_id = %identity.clerk_user_id, synced = identity.synced
+        ),
+        Decision::Refused {
+            denial, context, ..
+        } => tracing::info!(
+            %request_id, flavour, outcome = "forbidden", reason = denial.code(), clerk_user_id = %context.clerk_user_id
         ),
         Decision::Unauthorized(rejection) => {
             tracing::info!(%request_id, flavour, outcome = "unauthorized", reason = rejection.code())

@@ -22,7 +22,7 @@ mod route;
 use serde_json::{Map, Value};
 
 pub use has::Session;
-pub use route::{RouteKey, RouteKeyError, Segment, Specificity, method_and_path};
+pub use route::{RouteKey, RouteKeyError, Segment, Specificity, method_and_path, pattern_covers};
 
 /// Why a policy refuses a caller: 403 with this stable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +138,25 @@ pub struct Subject<'a> {
     pub session: Session<'a>,
     /// The stored admin flag (false for a user not stored yet).
     pub is_admin: bool,
+}
+
+impl<'a> Subject<'a> {
+    /// The caller of a verified session token, with the stored admin flag.
+    pub fn from_claims(claims: &'a crate::token::Claims, is_admin: bool) -> Self {
+        let org = claims.org.as_ref();
+        let text = |name: &str| claims.extra.get(name).and_then(Value::as_str);
+        Self {
+            session: Session {
+                org_id: org.map(|o| o.id.as_str()),
+                org_role: org.and_then(|o| o.role.as_deref()),
+                org_permissions: org.map_or(&[], |o| o.permissions.as_slice()),
+                features: text("fea"),
+                plans: text("pla"),
+                factor_verification_age: claims.fva.as_deref(),
+            },
+            is_admin,
+        }
+    }
 }
 
 impl Policy {

@@ -220,6 +220,26 @@ impl Ord for Specificity {
     }
 }
 
+/// Whether an IAM resource pattern (`*`: any run of characters, `/` included) covers `text`.
+pub fn pattern_covers(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
@@ -340,6 +360,19 @@ mod tests {
         );
         assert_eq!(key("GET /").arn_pattern().as_deref(), Some("GET/"));
         assert_eq!(key("$default").arn_pattern(), None);
+    }
+
+    #[test]
+    fn iam_patterns_span_slashes() {
+        assert!(pattern_covers("GET/users/*", "GET/users/42"));
+        assert!(pattern_covers("GET/users/*", "GET/users/42/avatar"));
+        assert!(!pattern_covers("GET/users/*", "GET/users"));
+        assert!(!pattern_covers("GET/users/*", "POST/users/42"));
+        assert!(pattern_covers("*/admin/*", "DELETE/admin/x"));
+        assert!(pattern_covers("GET/", "GET/"));
+        assert!(!pattern_covers("GET/", "GET/x"));
+        assert!(pattern_covers("*/a/*/b", "GET/a/1/2/b"));
+        assert!(!pattern_covers("*/a/*/b", "GET/a/1/2/c"));
     }
 
     #[test]

@@ -84,6 +84,14 @@ pub struct Routes {
     pub authorizer: String,
     /// The authorizer's identity sources (`Identity.Headers`): its cache key.
     pub identity_headers: Vec<String>,
+    /// Whether `$context.routeKey` is an identity source (`Identity.Context`): answers are
+    /// then cached per route too.
+    #[serde(default)]
+    pub identity_route_key: bool,
+    /// The authorizer's own variables (`ROUTE_POLICIES`), parameters at their defaults;
+    /// the environment given to [`Gateway::start`] overrides them.
+    #[serde(default)]
+    pub authorizer_environment: HashMap<String, String>,
     /// How long an answer is cached (`Identity.ReauthorizeEvery`); 0 turns caching off.
     pub ttl_seconds: u64,
     /// The API's `CorsConfiguration`; `None` when it has none.
@@ -149,7 +157,13 @@ impl Gateway {
                     0 => log_dir.join(format!("{name}.log")),
                     _ => log_dir.join(format!("{name}-{i}.log")),
                 };
-                let mut instance_env = env.to_vec();
+                let mut instance_env: Vec<(String, String)> = if name == routes.authorizer {
+                    routes.authorizer_environment.clone().into_iter().collect()
+                } else {
+                    Vec::new()
+                };
+                // Later entries win: the caller's environment over the template's defaults.
+                instance_env.extend(env.iter().cloned());
                 instance_env.extend(extra.iter().cloned());
                 let function =
                     Function::spawn(&bin_dir.join(&name), &api, &instance_env, Some(&log))?;
@@ -188,8 +202,11 @@ impl Gateway {
 
     /// The identity sources' values (from the event's headers, names lowercased), or `None`
     /// when one is missing or empty.
-    fn identity(&self, headers: &Map<String, Value>) -> Option<Vec<String>> {
-        self.routes
+    fn identity(&self, event: &Value) -> Option<Vec<String>> {
+        let no_headers = Map::new();
+        let headers = event["headers"].as_object().unwrap_or(&no_headers);
+        let mut key: Vec<String> = self
+            .routes
             .identity_headers
             .iter()
             .map(|name| {
@@ -199,7 +216,11 @@ impl Gateway {
                     .filter(|value| !value.trim().is_empty())
                     .map(str::to_owned)
             })
-            .collect()
+            .collect::<Option<_>>()?;
+        if self.routes.identity_route_key {
+            key.push(event["routeKey"].as_str()?.to_owned());
+        }
+        Some(key)
     }
 
     fn cached(&self, key: &[String]) -> Option<Verdict> {
@@ -294,9 +315,7 @@ impl Gateway {
         event: &Value,
         route: &RouteSpec,
     ) -> Result<Value, Response<Full<Bytes>>> {
-        let no_headers = Map::new();
-        let headers = event["headers"].as_object().unwrap_or(&no_headers);
-        let Some(identity) = self.identity(headers) else {
+        let Some(identity) = self.identity(event) else {
             return Err(message(StatusCode::UNAUTHORIZED, "Unauthorized"));
         };
         let verdict = match self.cached(&identity) {

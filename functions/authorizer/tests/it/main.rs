@@ -4,4 +4,5 @@
 
 mod events;
 mod fuzz;
+mod policies;
 mod runtime_api;

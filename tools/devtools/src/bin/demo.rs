@@ -199,14 +199,39 @@ async fn run() -> Result<usize, String> {
         .await;
     story.check("GET /me with a tampered token", 401, status, "");
 
+    // The template's route policy on GET /users ({"admin": true}): one route, one caller
+    // let through and another refused by the authorizer, before the users API runs.
+    let admin_id = format!("user_demo_admin_{}", &suffix[..8]);
+    let admin_email = format!("demo.admin.{}@example.com", &suffix[..8]);
+    let promoted = clerk_user("user.created", &admin_id, &admin_email, true, 1_000);
+    let (status, _) = story
+        .webhook(&format!("msg_demo_admin_{}", &suffix[..8]), &promoted)
+        .await;
+    story.check(
+        "Clerk → POST /auth/clerk/webhook  an admin",
+        200,
+        status,
+        "",
+    );
+    let admin_token = dev_token(&key, &admin_id, unix_now());
+    let (status, body) = story
+        .send(reqwest::Method::GET, "/users", Some(&admin_token), None)
+        .await;
+    let listed = body["users"].as_array().map_or(0, Vec::len);
+    story.check(
+        "GET /users as an admin (route policy {\"admin\": true})",
+        200,
+        status,
+        &format!("{listed} user(s)"),
+    );
     let (status, body) = story
         .send(reqwest::Method::GET, "/users", Some(&token), None)
         .await;
     story.check(
-        "GET /users as a non-admin",
+        "GET /users as a member: refused at the gate (admin-required)",
         403,
         status,
-        &body["code"].to_string(),
+        &body["message"].to_string(),
     );
 
     let deleted = json!({ "type": "user.deleted", "object": "event", "timestamp": unix_now(), "data": { "object": "user", "id": clerk_id, "deleted": true } });

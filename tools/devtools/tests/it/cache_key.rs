@@ -12,6 +12,10 @@ use support::LocalApi;
 async fn the_gateway_keys_its_cache_as_the_template_says() {
     let routes = devtools::template_routes().unwrap();
     assert_eq!(routes.identity_headers, ["Authorization"]);
+    assert!(
+        routes.identity_route_key,
+        "$context.routeKey: route policies"
+    );
     assert_eq!(routes.ttl_seconds, 60);
 }
 
@@ -96,11 +100,12 @@ async fn a_missing_identity_source_is_401_without_invoking_the_authorizer() {
     assert_eq!(status, 404, "{body}");
 }
 
-/// A cached allow is reused across routes until the TTL ends, exactly as deployed; our own
+/// A cached allow is reused for its route until the TTL ends, exactly as deployed (the
+/// route is an identity source: route policies make answers differ per route); our own
 /// routes re-read the caller's record, so a user deactivated meanwhile is refused by the
 /// users API even while the gateway still serves the cached allow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_are_cached_across_routes_for_the_ttl() {
+async fn answers_are_cached_per_route_for_the_ttl() {
     let api = LocalApi::start(&[], |routes| routes.ttl_seconds = 6).await;
     api.add_user("user_ttl_admin", "ttl.admin@example.com", true)
         .await;
@@ -110,10 +115,12 @@ async fn answers_are_cached_across_routes_for_the_ttl() {
     let member = api.token("user_ttl_member");
     assert_eq!(api.get_as("/me", &member).await.0, 200);
     assert_eq!(api.get_as("/protected", &member).await.0, 200);
+    assert_eq!(api.gateway.authorizer_calls(), 2, "one answer per route");
+    assert_eq!(api.get_as("/me", &member).await.0, 200);
     assert_eq!(
         api.gateway.authorizer_calls(),
-        1,
-        "the second route hit the cache"
+        2,
+        "the same route again hit the cache"
     );
 
     let bearer = format!("Bearer {admin}");
@@ -147,7 +154,63 @@ async fn answers_are_cached_across_routes_for_the_ttl() {
         "re-authorized after the TTL: denied by the authorizer"
     );
     assert_eq!(api.gateway.authorizer_calls(), calls + 1);
-    // Denies are cached too.
-    assert_eq!(api.get_as("/protected", &member).await.0, 403);
+    // Denies are cached too, for their route.
+    assert_eq!(api.get_as("/me", &member).await.0, 403);
     assert_eq!(api.gateway.authorizer_calls(), calls + 1);
+}
+
+/// With route policies the answer depends on the route, and the template makes the route an
+/// identity source: the same token on a permitted route then a forbidden one gives 200 then
+/// 403, and the reverse order too (a cached answer for one route is never served for another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_decision_is_never_served_for_another_route() {
+    let document = r#"{"GET /protected": {"admin": true}}"#;
+    let api = LocalApi::start(&[("ROUTE_POLICIES", document)], |_| {}).await;
+    api.add_user("user_route_member", "route.member@example.com", false)
+        .await;
+    api.add_user("user_route_admin", "route.admin@example.com", true)
+        .await;
+    let member = api.token("user_route_member");
+    let admin = api.token("user_route_admin");
+
+    assert_eq!(api.get_as("/me", &member).await.0, 200);
+    let (status, body) = api.get_as("/protected", &member).await;
+    // The gateway's own 403 (the authorizer refused): the users API would have allowed it.
+    assert_eq!((status, body["message"].as_str()), (403, Some("Forbidden")));
+    assert_eq!(api.gateway.authorizer_calls(), 2);
+    // Cached, each for its own route.
+    assert_eq!(api.get_as("/me", &member).await.0, 200);
+    assert_eq!(api.get_as("/protected", &member).await.0, 403);
+    assert_eq!(api.gateway.authorizer_calls(), 2);
+
+    // The reverse order, with a token (and member) of its own: the forbidden route first.
+    api.add_user("user_route_other", "route.other@example.com", false)
+        .await;
+    let other = api.token("user_route_other");
+    let (status, _) = api.get_as("/protected", &other).await;
+    assert_eq!(status, 403);
+    assert_eq!(api.get_as("/me", &other).await.0, 200);
+
+    // An admin passes the policy on the same route.
+    let (status, body) = api.get_as("/protected", &admin).await;
+    assert_eq!((status, body["user_id"].is_string()), (200, true), "{body}");
+}
+
+/// The template's worked example, as `make dev` and `make demo` run it: the users API's admin
+/// routes are refused at the gate to members, before the users API is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_templates_default_policies_apply_at_the_gate() {
+    let routes = devtools::template_routes().unwrap();
+    assert!(
+        routes.authorizer_environment["ROUTE_POLICIES"].contains(r#""GET /users""#),
+        "{:?}",
+        routes.authorizer_environment
+    );
+    let api = LocalApi::start(&[], |_| {}).await;
+    api.add_user("user_gate_member", "gate.member@example.com", false)
+        .await;
+    let member = api.token("user_gate_member");
+    let (status, body) = api.get_as("/users", &member).await;
+    assert_eq!((status, body["message"].as_str()), (403, Some("Forbidden")));
+    assert_eq!(api.get_as("/users/user_gate_member", &member).await.0, 200);
 }

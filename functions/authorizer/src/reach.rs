@@ -1,0 +1,201 @@
+//! Route policies at the gate: which route a request is, whether its policy lets the caller
+//! in, and, for REST APIs, what one cached answer may allow across every route.
+//!
+//! HTTP APIs cache an answer per identity-source values, and the template makes the route
+//! one of them (`$context.routeKey`), so a decision is made for one route and reused for it
+//! only. A REST API caches the IAM policy per token and applies it to every route behind
+//! the authorizer, so the policy returned must be right for all of them: the whole stage
+//! minus the routes whose policy refuses this caller. IAM's `*` spans `/`, so a refused
+//! `GET /users/{id}` also refuses `GET /users/{id}/avatar`: when that would catch the request
+//! being decided, or when `$default` refuses the caller (everything not listed), the answer
+//! covers this request alone (a later request to another route is then refused from the cache
+//! until it expires: closed, never open).
+
+use shared::policy::{PolicyDenial, PolicyDocument, RouteKey, Subject, pattern_covers};
+
+/// The route of a request, as the event names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// HTTP API: the matched route's `routeKey` (`None` when the event has none or it does
+    /// not parse).
+    Key(Option<RouteKey>),
+    /// REST: the method and path of `methodArn` (`None` when it has none).
+    Request(Option<(&'a str, Vec<&'a str>)>),
+}
+
+/// What a REST policy may allow, for every route it may be cached for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The whole stage.
+    Stage,
+    /// The whole stage but these `VERB/path` patterns (routes whose policy refuses the caller).
+    StageExcept(Vec<String>),
+    /// The request being decided, nothing else.
+    ThisRequest,
+}
+
+/// Why no route decision can be made: the event does not say which route it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteUnknown;
+
+/// The caller's standing on this request's route: `Ok` when its policy (if any) passes, and
+/// what a REST answer may allow.
+pub fn decide(
+    document: &PolicyDocument,
+    route: &Route<'_>,
+    subject: &Subject<'_>,
+) -> Result<(Result<(), PolicyDenial>, Reach), RouteUnknown> {
+    if document.is_empty() {
+        return Ok((Ok(()), Reach::Stage));
+    }
+    match route {
+        Route::Key(None) | Route::Request(None) => Err(RouteUnknown),
+        Route::Key(Some(key)) => {
+            let verdict = document
+                .for_route_key(key)
+                .map_or(Ok(()), |p| p.check(subject));
+            Ok((verdict, Reach::Stage))
+        }
+        Route::Request(Some((method, path))) => {
+            let verdict = document
+                .for_request(method, path)
+                .map_or(Ok(()), |(_, p)| p.check(subject));
+            let here = format!("{method}/{}", path.join("/"));
+            Ok((verdict, reach(document, subject, &here, verdict.is_ok())))
+        }
+    }
+}
+
+/// What one REST answer may allow: every route whose policy passes, as patterns can say it.
+fn reach(document: &PolicyDocument, subject: &Subject<'_>, here: &str, allowed: bool) -> Reach {
+    let mut refused = Vec::new();
+    for (key, policy) in document.routes() {
+        if policy.check(subject).is_ok() {
+            continue;
+        }
+        match key.arn_pattern() {
+            Some(pattern) => refused.push(pattern),
+            // `$default` refuses: everything not listed is refused, which no pattern says.
+            None => return Reach::ThisRequest,
+        }
+    }
+    if refused.is_empty() {
+        return Reach::Stage;
+    }
+    if allowed && refused.iter().any(|p| pattern_covers(p, here)) {
+        return Reach::ThisRequest;
+    }
+    Reach::StageExcept(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::policy::Session;
+
+    use super::*;
+
+    fn doc(text: &str) -> PolicyDocument {
+        PolicyDocument::parse(text).unwrap()
+    }
+
+    fn member() -> Subject<'static> {
+        Subject {
+            session: Session::default(),
+            is_admin: false,
+        }
+    }
+
+    fn admin() -> Subject<'static> {
+        Subject {
+            session: Session::default(),
+            is_admin: true,
+        }
+    }
+
+    fn request<'a>(method: &'a str, path: &'a str) -> Route<'a> {
+        Route::Request(Some((
+            method,
+            path.split('/').filter(|s| !s.is_empty()).collect(),
+        )))
+    }
+
+    #[test]
+    fn http_routes_are_decided_by_their_route_key() {
+        let d = doc(r#"{"GET /users": {"admin": true}, "$default": {"admin": true}}"#);
+        let key = |k: &str| Route::Key(Some(RouteKey::parse(k).unwrap()));
+        assert_eq!(
+            decide(&d, &key("GET /users"), &member()),
+            Ok((Err(PolicyDenial::AdminRequired), Reach::Stage))
+        );
+        assert_eq!(
+            decide(&d, &key("GET /users"), &admin()),
+            Ok((Ok(()), Reach::Stage))
+        );
+        assert_eq!(
+            decide(&d, &key("$default"), &member()),
+            Ok((Err(PolicyDenial::AdminRequired), Reach::Stage))
+        );
+        assert_eq!(
+            decide(&d, &key("GET /me"), &member()),
+            Ok((Ok(()), Reach::Stage))
+        );
+        assert_eq!(decide(&d, &Route::Key(None), &member()), Err(RouteUnknown));
+        // No document: today's rule, whatever the event says.
+        assert_eq!(
+            decide(&PolicyDocument::default(), &Route::Key(None), &member()),
+            Ok((Ok(()), Reach::Stage))
+        );
+    }
+
+    #[test]
+    fn a_rest_answer_allows_exactly_the_routes_the_caller_passes() {
+        let d = doc(r#"{"GET /users": {"admin": true}, "ANY /admin/{proxy+}": {"admin": true}}"#);
+        let refused = Reach::StageExcept(vec!["GET/users".into(), "*/admin/*".into()]);
+        assert_eq!(
+            decide(&d, &request("GET", "/me"), &member()),
+            Ok((Ok(()), refused.clone()))
+        );
+        assert_eq!(
+            decide(&d, &request("POST", "/admin/x"), &member()),
+            Ok((Err(PolicyDenial::AdminRequired), refused))
+        );
+        assert_eq!(
+            decide(&d, &request("GET", "/users"), &admin()),
+            Ok((Ok(()), Reach::Stage))
+        );
+        assert_eq!(
+            decide(&d, &request("GET", "/x"), &member()).map(|d| d.0),
+            Ok(Ok(()))
+        );
+        assert_eq!(
+            decide(&d, &Route::Request(None), &member()),
+            Err(RouteUnknown)
+        );
+    }
+
+    #[test]
+    fn what_patterns_cannot_say_narrows_the_answer_to_this_request() {
+        // A refused `GET /users/{id}` would also catch the allowed `.../avatar`.
+        let d = doc(
+            r#"{"GET /users/{id}": {"admin": true}, "GET /users/{id}/avatar": {"role": "x", "any_of": [{"admin": true}]}}"#,
+        );
+        let d2 = doc(r#"{"GET /users/{id}": {"admin": true}}"#);
+        assert_eq!(
+            decide(&d2, &request("GET", "/users/1/avatar"), &member()),
+            Ok((Ok(()), Reach::ThisRequest))
+        );
+        assert_eq!(
+            decide(&d, &request("GET", "/users/1"), &member()),
+            Ok((
+                Err(PolicyDenial::AdminRequired),
+                Reach::StageExcept(vec!["GET/users/*".into(), "GET/users/*/avatar".into()])
+            ))
+        );
+        // `$default` refusing: everything unlisted is refused.
+        let d = doc(r#"{"GET /me": {"admin": true}, "$default": {"admin": true}}"#);
+        assert_eq!(
+            decide(&d, &request("GET", "/other"), &member()),
+            Ok((Err(PolicyDenial::AdminRequired), Reach::ThisRequest))
+        );
+    }
+}
