@@ -43,6 +43,7 @@ test: ## every test: unit tests, integration tests against the local stack (moto
 	.venv/bin/python tools/template.py check-table
 	.venv/bin/python tools/template.py check-limits
 	.venv/bin/python tools/template.py check-environment
+	.venv/bin/python tools/template.py check-policies
 
 check: ## formatting, clippy (warnings as errors), and no module cycle in shared
 	cargo fmt --all -- --check

@@ -6,6 +6,7 @@ usage:
   tools/template.py routes        # the authorizer and HttpApi routes as JSON, for the local gateway
   tools/template.py check-limits  # exit 1 unless the deployed limits and guard rules are in place
   tools/template.py check-environment  # exit 1 when a function's environment passes Lambda's 4 KB
+  tools/template.py check-policies     # exit 1 when RoutePolicies names a route the API lacks
 """
 
 import json
@@ -170,6 +171,28 @@ def check_environment_size() -> int:
     return 1 if problems else 0
 
 
+def check_policies() -> int:
+    """Every key of the default RoutePolicies names an authorized route of the template: a
+    key that names no route is never enforced (HTTP APIs match policies by routeKey)."""
+    import re
+
+    t = template()
+    document = json.loads(t["Parameters"]["RoutePolicies"].get("Default") or "{}")
+    shape = lambda key: re.sub(r"\{[^}/]+\}", "{}", key)  # noqa: E731 (parameter names do not matter)
+    declared = set()
+    for resource in t["Resources"].values():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            props = event.get("Properties", {})
+            if event.get("Type") == "HttpApi" and props.get("Auth", {}).get("Authorizer") != "NONE":
+                declared.add(shape(f"{props['Method'].upper()} {props['Path']}"))
+    unknown = [key for key in document if key != "$default" and shape(key) not in declared]
+    for key in unknown:
+        print(f"template.yaml: RoutePolicies names {key!r}, which is no authorized route", file=sys.stderr)
+    if not unknown:
+        print(f"template.yaml: RoutePolicies' {len(document)} route(s) are routes of the API")
+    return 1 if unknown else 0
+
+
 def check_limits() -> int:
     """The deployed limits docs/deploy.md promises, with defaults that deploy on any account."""
     t = template()
@@ -213,6 +236,7 @@ if __name__ == "__main__":
         "routes": routes,
         "check-limits": check_limits,
         "check-environment": check_environment_size,
+        "check-policies": check_policies,
     }
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)

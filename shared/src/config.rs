@@ -137,6 +137,8 @@ pub struct Config {
     pub local_endpoint: Option<String>,
     /// `STAGE`.
     pub stage: Stage,
+    /// `CONTEXT_CLAIMS`: custom session-token claims copied into the authorizer context.
+    pub context_claims: Vec<String>,
     /// `ROUTE_POLICIES`: what each route asks of its callers, beyond a valid session of an
     /// active, approved user (empty: nothing more).
     pub route_policies: PolicyDocument,
@@ -222,6 +224,11 @@ impl Config {
             auth_disabled,
             local_endpoint,
             stage,
+            context_claims: vars
+                .text("CONTEXT_CLAIMS")
+                .map(|raw| context_claims(&raw))
+                .transpose()?
+                .unwrap_or_default(),
             route_policies: vars
                 .text("ROUTE_POLICIES")
                 .map(|text| {
@@ -260,6 +267,38 @@ fn malformed(var: &'static str, reason: impl ToString) -> ConfigError {
         var,
         reason: reason.to_string(),
     }
+}
+
+/// The most custom claims `CONTEXT_CLAIMS` may name: API Gateway bounds the whole answer.
+pub const MAX_CONTEXT_CLAIMS: usize = 10;
+
+/// `CONTEXT_CLAIMS`: comma-separated claim names (letters, digits, `_`, at most 64 bytes),
+/// none of the context's own keys, at most [`MAX_CONTEXT_CLAIMS`].
+fn context_claims(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let names = split_list(raw);
+    if names.len() > MAX_CONTEXT_CLAIMS {
+        return Err(malformed(
+            "CONTEXT_CLAIMS",
+            format!("at most {MAX_CONTEXT_CLAIMS} claims"),
+        ));
+    }
+    for name in &names {
+        let valid =
+            name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            return Err(malformed(
+                "CONTEXT_CLAIMS",
+                format!("{name:?} is not a claim name (letters, digits and _)"),
+            ));
+        }
+        if crate::context::KEYS.contains(&name.as_str()) {
+            return Err(malformed(
+                "CONTEXT_CLAIMS",
+                format!("{name:?} would shadow the context's own key"),
+            ));
+        }
+    }
+    Ok(names)
 }
 
 /// The settings that redirect or switch off the gate need a stage that says "development"
@@ -482,6 +521,7 @@ mod tests {
             ("USERS_TABLE", "users"),
             ("AUTO_APPROVE_USERS", "false"),
             ("SECRETS_REFRESH_INTERVAL_SECONDS", "5"),
+            ("CONTEXT_CLAIMS", "metadata, tier"),
             ("AUTH_DISABLED", "true"),
             ("STAGE", "local"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
@@ -513,6 +553,7 @@ mod tests {
         assert_eq!(c.jwks_cache_ttl, Duration::from_secs(60));
         assert_eq!(c.secrets_cache_ttl, Duration::from_secs(30));
         assert_eq!(c.secrets_refresh_interval, Duration::from_secs(5));
+        assert_eq!(c.context_claims, ["metadata", "tier"]);
         assert_eq!(c.users_table(), Ok("users"));
         assert!(!c.auto_approve_users);
         assert!(c.auth_disabled);
@@ -562,6 +603,9 @@ mod tests {
             ("CLERK_ISSUER", "https://"),
             ("ROUTE_POLICIES", "{\"GET /x\": {\"rol\": \"admin\"}}"),
             ("ROUTE_POLICIES", "[1]"),
+            ("CONTEXT_CLAIMS", "metadata,user_id"),
+            ("CONTEXT_CLAIMS", "meta-data"),
+            ("CONTEXT_CLAIMS", "a,b,c,d,e,f,g,h,i,j,k"),
         ];
         for (var, value) in cases {
             match load(&[(var, value)]) {

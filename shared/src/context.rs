@@ -4,11 +4,36 @@
 //! integration of yours) reads it — so the keys cannot drift apart. Values are strings only,
 //! as REST authorizers require; HTTP APIs pass them through unchanged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
 use crate::dev;
+use crate::policy::{Policy, PolicyDenial, Session, Subject};
+
+/// The context's own keys: custom claims (`CONTEXT_CLAIMS`) may not use them, nor `reason`
+/// (a refusal's code in REST answers).
+pub const KEYS: &[&str] = &[
+    "user_id",
+    "clerk_user_id",
+    "email",
+    "is_admin",
+    "session_id",
+    "org_id",
+    "org_role",
+    "org_slug",
+    "org_permissions",
+    "features",
+    "plan",
+    "factor_age_minutes",
+    "synced",
+    "token_exp",
+    "reason",
+];
+
+/// The longest custom claim copied into the context, in bytes: API Gateway bounds the whole
+/// authorizer answer, so a larger one is left out (and logged), never cut.
+pub const MAX_CLAIM_BYTES: usize = 1024;
 
 /// The caller of a request that passed the authorizer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +52,18 @@ pub struct CallerContext {
     pub org_id: Option<String>,
     /// Role in it (`org:<role>`).
     pub org_role: Option<String>,
+    /// Its slug.
+    pub org_slug: Option<String>,
+    /// Its permissions (`org:<feature>:<permission>`), decoded from the token as Clerk does.
+    pub org_permissions: Vec<String>,
+    /// The token's `fea` claim as sent (`o:`/`u:`-scoped features).
+    pub features: Option<String>,
+    /// The token's `pla` claim as sent (scoped plans).
+    pub plan: Option<String>,
+    /// The token's `fva`: minutes since the first and second factor were verified (`-1`: none).
+    pub factor_age_minutes: Option<Vec<i64>>,
+    /// The custom claims `CONTEXT_CLAIMS` names, as strings (other JSON serialised).
+    pub claims: BTreeMap<String, String>,
     /// False when the user is not in our table yet.
     pub synced: bool,
     /// The token's `exp` (Unix seconds): API Gateway may serve this context from its cache
@@ -64,9 +101,32 @@ impl CallerContext {
             session_id: None,
             org_id: None,
             org_role: None,
+            org_slug: None,
+            org_permissions: Vec::new(),
+            features: None,
+            plan: None,
+            factor_age_minutes: None,
+            claims: BTreeMap::new(),
             synced: true,
             token_exp: None,
         }
+    }
+
+    /// Clerk's `has()` on this context (the gate's own evaluator, [`Policy::check`]): for
+    /// integrations behind the authorizer that decide more than the route policies do.
+    pub fn has(&self, policy: &Policy) -> Result<(), PolicyDenial> {
+        let subject = Subject {
+            session: Session {
+                org_id: self.org_id.as_deref(),
+                org_role: self.org_role.as_deref(),
+                org_permissions: &self.org_permissions,
+                features: self.features.as_deref(),
+                plans: self.plan.as_deref(),
+                factor_verification_age: self.factor_age_minutes.as_deref(),
+            },
+            is_admin: self.is_admin,
+        };
+        policy.check(&subject)
     }
 
     /// The context map, absent values left out.
@@ -84,9 +144,30 @@ impl CallerContext {
         put("session_id", self.session_id.as_deref());
         put("org_id", self.org_id.as_deref());
         put("org_role", self.org_role.as_deref());
+        put("org_slug", self.org_slug.as_deref());
+        let permissions = self.org_permissions.join(",");
+        put(
+            "org_permissions",
+            Some(&permissions)
+                .filter(|p| !p.is_empty())
+                .map(|p| p.as_str()),
+        );
+        put("features", self.features.as_deref());
+        put("plan", self.plan.as_deref());
+        let ages = self.factor_age_minutes.as_ref().map(|ages| {
+            ages.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        put("factor_age_minutes", ages.as_deref());
         put("synced", Some(bool_str(self.synced)));
         let exp = self.token_exp.map(|exp| exp.to_string());
         put("token_exp", exp.as_deref());
+        for (name, value) in &self.claims {
+            map.entry(name.clone())
+                .or_insert_with(|| Value::String(value.clone()));
+        }
         map
     }
 
@@ -110,6 +191,19 @@ impl CallerContext {
             session_id: text("session_id"),
             org_id: text("org_id"),
             org_role: text("org_role"),
+            org_slug: text("org_slug"),
+            org_permissions: text("org_permissions")
+                .map(|p| p.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            features: text("features"),
+            plan: text("plan"),
+            factor_age_minutes: text("factor_age_minutes")
+                .and_then(|a| a.split(',').map(|n| n.trim().parse().ok()).collect()),
+            claims: fields
+                .iter()
+                .filter(|(k, _)| !KEYS.contains(&k.as_str()))
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect(),
             synced: flag("synced"),
             token_exp: match fields.get("token_exp") {
                 Some(Value::String(s)) => s.parse().ok(),
@@ -152,14 +246,72 @@ mod tests {
             session_id: Some("sess_1".into()),
             org_id: Some("org_1".into()),
             org_role: Some("org:admin".into()),
+            org_slug: Some("acme".into()),
+            org_permissions: vec!["org:reports:read".into(), "org:reports:manage".into()],
+            features: Some("o:reports,u:beta".into()),
+            plan: Some("u:pro".into()),
+            factor_age_minutes: Some(vec![3, -1]),
+            claims: BTreeMap::from([("metadata".into(), r#"{"tier":"gold"}"#.into())]),
             synced: false,
             token_exp: Some(1_800_000_000),
         };
         let map = caller.to_map();
         assert_eq!(map["is_admin"], "true");
+        assert_eq!(
+            map["org_permissions"],
+            "org:reports:read,org:reports:manage"
+        );
+        assert_eq!(map["factor_age_minutes"], "3,-1");
+        assert_eq!(map["metadata"], r#"{"tier":"gold"}"#);
         assert!(!map.contains_key("email"), "absent values are left out");
         let fields: HashMap<String, Value> = map.into_iter().collect();
         assert_eq!(CallerContext::from_map(&fields), Some(caller));
+    }
+
+    /// One evaluator for the gate and the integrations behind it: a context decides as the
+    /// token it was made from did.
+    #[test]
+    fn the_context_answers_has_as_the_gate_does() {
+        let caller = CallerContext {
+            org_id: Some("org_1".into()),
+            org_role: Some("org:admin".into()),
+            org_permissions: vec!["org:reports:read".into()],
+            features: Some("o:reports,u:beta".into()),
+            plan: Some("u:pro".into()),
+            factor_age_minutes: Some(vec![3, -1]),
+            is_admin: false,
+            ..CallerContext::dev()
+        };
+        let fields: HashMap<String, Value> = caller.to_map().into_iter().collect();
+        let read_back = CallerContext::from_map(&fields).unwrap();
+        let policy = |json: &str| {
+            let doc =
+                crate::policy::PolicyDocument::parse(&format!(r#"{{"GET /x": {json}}}"#)).unwrap();
+            doc.routes().next().unwrap().1.clone()
+        };
+        for context in [&caller, &read_back] {
+            assert_eq!(context.has(&policy(r#"{"role": "admin"}"#)), Ok(()));
+            assert_eq!(
+                context.has(&policy(r#"{"permission": "reports:read"}"#)),
+                Ok(())
+            );
+            assert_eq!(
+                context.has(&policy(r#"{"permission": "reports:manage"}"#)),
+                Err(PolicyDenial::PermissionRequired)
+            );
+            assert_eq!(
+                context.has(&policy(r#"{"feature": "user:beta", "plan": "pro"}"#)),
+                Ok(())
+            );
+            assert_eq!(
+                context.has(&policy(r#"{"reverification": "strict"}"#)),
+                Ok(())
+            );
+            assert_eq!(
+                context.has(&policy(r#"{"admin": true}"#)),
+                Err(PolicyDenial::AdminRequired)
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! What the authorizer decides for one request, independent of the API Gateway flavour.
 
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use shared::context::MAX_CLAIM_BYTES;
 use shared::policy::PolicyDenial;
 use shared::store::Refusal;
 use shared::{CallerContext, Claims, Rejection, User};
@@ -80,30 +84,66 @@ impl Denial {
     }
 }
 
-/// A stored user with a verified token.
-pub fn stored(user: &User, claims: &Claims) -> CallerContext {
+/// A stored user with a verified token; `claims_wanted` names the custom claims copied in.
+pub fn stored(user: &User, claims: &Claims, claims_wanted: &[String]) -> CallerContext {
     CallerContext {
         user_id: Some(user.id.to_string()),
         email: user.email.clone(),
         is_admin: user.is_admin,
         synced: true,
-        ..unsynced(claims)
+        ..unsynced(claims, claims_wanted)
     }
 }
 
 /// A verified token whose user is not stored yet.
-pub fn unsynced(claims: &Claims) -> CallerContext {
+pub fn unsynced(claims: &Claims, claims_wanted: &[String]) -> CallerContext {
+    let org = claims.org.as_ref();
+    let text = |name: &str| {
+        claims
+            .extra
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     CallerContext {
         user_id: None,
         clerk_user_id: claims.sub.clone(),
         email: None,
         is_admin: false,
         session_id: claims.sid.clone(),
-        org_id: claims.org.as_ref().map(|o| o.id.clone()),
-        org_role: claims.org.as_ref().and_then(|o| o.role.clone()),
+        org_id: org.map(|o| o.id.clone()),
+        org_role: org.and_then(|o| o.role.clone()),
+        org_slug: org.and_then(|o| o.slug.clone()),
+        org_permissions: org.map(|o| o.permissions.clone()).unwrap_or_default(),
+        features: text("fea"),
+        plan: text("pla"),
+        factor_age_minutes: claims.fva.clone(),
+        claims: custom_claims(claims, claims_wanted),
         synced: false,
         token_exp: Some(claims.exp),
     }
+}
+
+/// The custom claims asked for, as strings (other JSON serialised); one larger than
+/// [`MAX_CLAIM_BYTES`] is left out and logged (by name), never cut.
+fn custom_claims(claims: &Claims, wanted: &[String]) -> BTreeMap<String, String> {
+    let mut copied = BTreeMap::new();
+    for name in wanted {
+        let Some(value) = claims.extra.get(name) else {
+            continue;
+        };
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        if text.len() > MAX_CLAIM_BYTES {
+            tracing::warn!(claim = %name, bytes = text.len(), "custom claim too large for the context; left out");
+            continue;
+        }
+        copied.insert(name.clone(), text);
+    }
+    copied
 }
 
 #[cfg(test)]

@@ -172,6 +172,7 @@ impl Authorizer {
             Err(rejection) => return Decision::Unauthorized(rejection),
         };
         let who = Some(claims.sub.clone());
+        let wanted = &self.services.config.context_claims;
         let (context, is_admin) = match self.services.store.get_by_clerk_id(&claims.sub).await {
             Err(error) => {
                 tracing::error!(%error, "user store unavailable");
@@ -180,12 +181,12 @@ impl Authorizer {
             // Not stored yet (the webhook is on its way): treat the caller as the record
             // would be on creation, so a lazy sync cannot bypass manual approval.
             Ok(None) if self.services.config.auto_approve_users => {
-                (decision::unsynced(&claims), false)
+                (decision::unsynced(&claims, wanted), false)
             }
             Ok(None) => return forbidden(Denial::User(Refusal::Unapproved), who),
             Ok(Some(user)) => match user.refusal() {
                 Some(refusal) => return forbidden(Denial::User(refusal), who),
-                None => (decision::stored(&user, &claims), user.is_admin),
+                None => (decision::stored(&user, &claims, wanted), user.is_admin),
             },
         };
         let subject = Subject::from_claims(&claims, is_admin);

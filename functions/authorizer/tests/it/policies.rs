@@ -81,6 +81,7 @@ impl Gate {
             ("USERS_TABLE".to_owned(), store.table().to_owned()),
             ("CLERK_SECRET_ARN".to_owned(), String::new()),
             ("ROUTE_POLICIES".to_owned(), document.to_owned()),
+            ("CONTEXT_CLAIMS".to_owned(), "metadata,tier,blob".to_owned()),
         ];
         let api = RuntimeApi::start().await.unwrap();
         let log = log_path();
@@ -324,4 +325,46 @@ async fn a_malformed_document_stops_the_binary_naming_the_entry() {
             "{document}: {logged}"
         );
     }
+}
+
+/// What integrations get: the organization's permissions decoded, the raw feature and plan
+/// claims, the factor ages and the custom claims asked for, everything a `has()` behind the
+/// gate needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_context_carries_what_integrations_decide_with() {
+    let gate = Gate::start(DOCUMENT).await;
+    let mut claims = reporter();
+    claims["o"]["slg"] = json!("acme");
+    claims["pla"] = json!("u:pro");
+    claims["fva"] = json!([4, -1]);
+    claims["metadata"] = json!({ "tier": "gold", "seats": 3 });
+    claims["tier"] = json!("gold");
+    claims["blob"] = json!("x".repeat(2000));
+    let token = gate.token("user_staff", claims);
+    let mut event: Value = serde_json::from_str(&HTTP_V2.replace("{{TOKEN}}", &token)).unwrap();
+    event["routeKey"] = json!("GET /reports");
+    let answer = gate.invoke(event).await;
+    assert_eq!(answer["isAuthorized"], true, "{answer}");
+    let context = &answer["context"];
+    assert_eq!(context["org_id"], "org_1");
+    assert_eq!(context["org_slug"], "acme");
+    assert_eq!(context["org_role"], "org:member");
+    assert_eq!(context["org_permissions"], "org:reports:read");
+    assert_eq!(context["features"], "o:reports");
+    assert_eq!(context["plan"], "u:pro");
+    assert_eq!(context["factor_age_minutes"], "4,-1");
+    assert_eq!(context["metadata"], r#"{"seats":3,"tier":"gold"}"#);
+    assert_eq!(context["tier"], "gold");
+    assert!(context.get("blob").is_none(), "over 1 KiB: left out");
+    assert!(
+        gate.logged().contains("custom claim too large"),
+        "{}",
+        gate.logged()
+    );
+    // Every value is a string, as REST requires.
+    assert!(
+        context.as_object().unwrap().values().all(Value::is_string),
+        "{context}"
+    );
+    gate.function.stop().await;
 }
