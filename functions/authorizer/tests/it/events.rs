@@ -122,6 +122,8 @@ async fn active_user_is_allowed_with_context_in_every_flavour() {
                 "email": "user_active@example.com",
                 "is_admin": "false",
                 "session_id": "sess_test",
+                // The token's fva (a first factor, no second), for reverification checks.
+                "factor_age_minutes": "0,-1",
                 "synced": "true",
                 "token_exp": (NOW + 60).to_string(),
             }),
@@ -341,7 +343,7 @@ async fn a_user_not_synced_yet_is_allowed_to_reach_the_lazy_sync() {
         context,
         json!({
             "clerk_user_id": "user_new", "is_admin": "false", "session_id": "sess_test",
-            "synced": "false", "token_exp": (NOW + 60).to_string(),
+            "factor_age_minutes": "0,-1", "synced": "false", "token_exp": (NOW + 60).to_string(),
         })
     );
 }
