@@ -6,6 +6,8 @@
 //! - `jsonwebtoken_signature`: the signature check alone, through jsonwebtoken's provider hook
 //!   (`jsonwebtoken::crypto::verify`) with a key `keys` parsed: base64url, lookup, RSA;
 //! - `verifier_jwks_warm`: `Verifier::verify`, keys from a JWKS already in the cache;
+//! - `verifier_jwks_warm_20_route_policies`: the same, then the route's policy found among a
+//!   20-route `ROUTE_POLICIES` document and checked (the authorizer's added work per request);
 //! - `verifier_pem`: `Verifier::verify`, key from `CLERK_JWT_KEY`;
 //! - `jsonwebtoken_decode`: plain jsonwebtoken 11 `decode` on its own aws-lc-rs provider, with a
 //!   cached `DecodingKey`, for comparison.
@@ -28,6 +30,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use shared::clock::{Clock, SystemClock};
 use shared::http;
 use shared::keys::{CachePolicy, JwksCache, KeySource, RsaKey};
+use shared::policy::{PolicyDocument, RouteKey, Subject};
 use shared::token::{Keys, Rules};
 use shared::{Secret, Verifier};
 use testkit::{FakeClerk, TestKey, session_claims};
@@ -63,6 +66,10 @@ fn bench(c: &mut Criterion) {
         .as_secs() as i64;
     let mut claims = session_claims(ISSUER, "user_2bench", now);
     claims["exp"] = serde_json::json!(now + 3600); // outlives the run
+    // An active organization, as most tokens a route policy looks at carry: a role and
+    // read permission on one feature (v2's compact form), decoded on every verify.
+    claims["fea"] = serde_json::json!("o:resource10,u:beta");
+    claims["o"] = serde_json::json!({ "id": "org_bench", "slg": "bench", "rol": "member", "per": "read,manage", "fpm": "1" });
     let token = key.sign(&key.session_header(), &claims);
     let (signing_input, signature_b64) = token.rsplit_once('.').unwrap();
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).unwrap();
@@ -135,6 +142,22 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("verifier_jwks_warm", |b| {
         b.iter(|| ready(jwks_verifier.verify(black_box(&token))).unwrap())
+    });
+    // The authorizer's decision with route policies: the same verify, then the route's
+    // policy found among 20 and checked against the claims (the 11th route, a permission).
+    let routes: Vec<String> = (0..20)
+        .map(|i| format!(r#""GET /resource{i}/{{id}}": {{"permission": "org:resource{i}:read", "reverification": "moderate"}}"#))
+        .collect();
+    let document = PolicyDocument::parse(&format!("{{{}}}", routes.join(","))).unwrap();
+    let route = RouteKey::parse("GET /resource10/{id}").unwrap();
+    group.bench_function("verifier_jwks_warm_20_route_policies", |b| {
+        b.iter(|| {
+            let claims = ready(jwks_verifier.verify(black_box(&token))).unwrap();
+            let subject = Subject::from_claims(&claims, false);
+            let policy = document.for_route_key(black_box(&route)).unwrap();
+            // Every dimension asked is checked, and passes.
+            policy.check(&subject).unwrap();
+        })
     });
     group.bench_function("verifier_pem", |b| {
         b.iter(|| ready(pem_verifier.verify(black_box(&token))).unwrap())
