@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod docs;
 mod fuzz;
 mod jwks_cache;
 mod secrets;
