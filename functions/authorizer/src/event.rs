@@ -196,7 +196,12 @@ fn policy(
                 statement(IamPolicyEffect::Allow, vec![format!("{stage}/*/*")]),
                 statement(IamPolicyEffect::Deny, within(stage, refused)),
             ],
-            Reach::ThisRequest => vec![statement(IamPolicyEffect::Allow, vec![arn.to_owned()])],
+            // The request's own ARN, unless its path holds IAM wildcards (`*`, `?`): those
+            // would allow more than this request, so nothing is allowed instead.
+            Reach::ThisRequest if !arn.contains(['*', '?']) => {
+                vec![statement(IamPolicyEffect::Allow, vec![arn.to_owned()])]
+            }
+            Reach::ThisRequest => deny_all(),
         },
         (
             Decision::Refused {

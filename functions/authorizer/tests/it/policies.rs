@@ -271,6 +271,12 @@ async fn a_rest_answer_narrows_to_the_request_when_patterns_overlap() {
             vec![format!("{STAGE}/GET/users/1/avatar")]
         )]
     );
+    // A path holding an IAM wildcard never becomes an Allow of its own: it would cover more.
+    let answer = gate.rest(&staff, "GET/users/1/*", false).await;
+    assert_eq!(
+        statements(&answer),
+        [("Deny".to_owned(), vec![format!("{STAGE}/*/*")])]
+    );
     let answer = gate.rest(&staff, "GET/users/1", false).await;
     assert_eq!(
         statements(&answer),
