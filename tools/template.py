@@ -153,15 +153,16 @@ def check_environment_size() -> int:
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         own = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
-        size = 0
+        variables = {}
         for key, value in {**globals_vars, **own}.items():
             if isinstance(value, str):
-                text = value
+                variables[key] = value
             elif isinstance(value, dict) and value.get("Ref") in params:
-                text = resolve_default(value, params)
+                variables[key] = resolve_default(value, params)
             else:
-                text = "x" * RESOURCE_VALUE_ALLOWANCE
-            size += len(key.encode()) + len(text.encode())
+                variables[key] = "x" * RESOURCE_VALUE_ALLOWANCE
+        # Counted as Lambda stores the set: one JSON object, quotes and escapes included.
+        size = len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
         if size > LAMBDA_ENVIRONMENT_LIMIT:
             problems.append(f"{name}'s environment is {size} bytes, over Lambda's {LAMBDA_ENVIRONMENT_LIMIT}")
         else:

@@ -203,17 +203,24 @@ fn policy(
             }
             Reach::ThisRequest => deny_all(),
         },
+        // The request's own ARN is denied too, whatever the patterns cover.
         (
             Decision::Refused {
                 reach: Reach::StageExcept(refused),
                 ..
             },
             Some(stage),
-            _,
-        ) => vec![
-            statement(IamPolicyEffect::Allow, vec![format!("{stage}/*/*")]),
-            statement(IamPolicyEffect::Deny, within(stage, refused)),
-        ],
+            Some(arn),
+        ) if !arn.contains(['*', '?']) => {
+            let mut denied = within(stage, refused);
+            if !denied.iter().any(|d| d == arn) {
+                denied.push(arn.to_owned());
+            }
+            vec![
+                statement(IamPolicyEffect::Allow, vec![format!("{stage}/*/*")]),
+                statement(IamPolicyEffect::Deny, denied),
+            ]
+        }
         _ => deny_all(),
     };
     let mut document = ApiGatewayCustomAuthorizerPolicy::default();

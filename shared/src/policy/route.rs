@@ -246,14 +246,25 @@ fn valid_name(name: &str) -> bool {
 
 /// The method and path segments of a REST `methodArn`
 /// (`arn:aws:execute-api:{region}:{account}:{api}/{stage}/{VERB}/{path…}`); `None` when it
-/// has none.
+/// has none, or a path that is not in its plain form (an empty segment, a percent escape):
+/// the IAM policy answered is checked against the ARN as written, so a path matched only
+/// after cleaning it up could slip past the patterns that refuse its route.
 pub fn method_and_path(method_arn: &str) -> Option<(&str, Vec<&str>)> {
     let resource = method_arn.splitn(6, ':').nth(5)?;
     let mut parts = resource.splitn(4, '/');
     let (_api, _stage, method) = (parts.next()?, parts.next()?, parts.next()?);
-    let path = parts.next().unwrap_or_default();
-    let segments = path.split('/').filter(|s| !s.is_empty()).collect();
-    (!method.is_empty()).then_some((method, segments))
+    let path = parts.next()?;
+    if method.is_empty() || path.contains('%') {
+        return None;
+    }
+    if path.is_empty() {
+        return Some((method, Vec::new()));
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    segments
+        .iter()
+        .all(|s| !s.is_empty())
+        .then_some((method, segments))
 }
 
 #[cfg(test)]
@@ -390,5 +401,14 @@ mod tests {
             None
         );
         assert_eq!(method_and_path("garbage"), None);
+        // Not in plain form: no route, rather than a route the answer's patterns miss.
+        for arn in [
+            "arn:aws:execute-api:eu-west-1:1:abc/prod/GET",
+            "arn:aws:execute-api:eu-west-1:1:abc/prod/GET//users/1",
+            "arn:aws:execute-api:eu-west-1:1:abc/prod/GET/users/",
+            "arn:aws:execute-api:eu-west-1:1:abc/prod/GET/%61dmin/x",
+        ] {
+            assert_eq!(method_and_path(arn), None, "{arn}");
+        }
     }
 }

@@ -250,6 +250,13 @@ fn organization(
         let Some(o) = o else {
             return Ok(None);
         };
+        // Clerk's parser throws on a `fea` entry without its colon when a v2 token has an
+        // organization: no organization (role, permissions) is read from such a token.
+        if let Some(fea) = map.get("fea").and_then(Value::as_str)
+            && split_by_scope(fea).is_none()
+        {
+            return Err(Rejection::TokenMalformed);
+        }
         let permissions = org_permissions(
             map.get("fea").and_then(Value::as_str),
             o.get("per").and_then(Value::as_str),
@@ -297,7 +304,7 @@ pub fn split_by_scope(claim: &str) -> Option<(Vec<&str>, Vec<&str>)> {
         return Some((org, user));
     }
     for entry in claim.split(',') {
-        let (scope, value) = entry.trim().split_once(':')?;
+        let (scope, value) = js_trim(entry).split_once(':')?;
         match scope {
             "o" => org.push(value),
             "u" => user.push(value),
@@ -328,10 +335,10 @@ fn org_permissions(fea: Option<&str>, per: Option<&str>, fpm: Option<&str>) -> V
     let Some((features, _)) = split_by_scope(fea) else {
         return Vec::new();
     };
-    let names: Vec<&str> = per.split(',').map(str::trim).collect();
+    let names: Vec<&str> = per.split(',').map(js_trim).collect();
     let mut permissions = Vec::new();
     for (feature, mask) in features.iter().zip(fpm.split(',')) {
-        let Some(bits) = mask_bits(mask.trim(), names.len()) else {
+        let Some(bits) = mask_bits(js_trim(mask), names.len()) else {
             continue;
         };
         for (name, granted) in names.iter().zip(bits) {
@@ -341,6 +348,12 @@ fn org_permissions(fea: Option<&str>, per: Option<&str>, fpm: Option<&str>) -> V
         }
     }
     permissions
+}
+
+/// `String.prototype.trim` as Clerk's JavaScript trims: Unicode white space and U+FEFF, but
+/// not U+0085 (which Rust's `trim` strips), so an entry means here what it means to Clerk.
+fn js_trim(text: &str) -> &str {
+    text.trim_matches(|c: char| (c.is_whitespace() && c != '\u{85}') || c == '\u{FEFF}')
 }
 
 /// The lowest `wanted` bits of a decimal number of any length (least significant first),
@@ -752,6 +765,22 @@ mod tests {
         assert_eq!(split_by_scope(" o:a , x:b "), Some((vec!["a"], vec![])));
         assert_eq!(split_by_scope("reservations,dashboard"), None);
         assert_eq!(split_by_scope("o:a,,u:b"), None);
+        // JavaScript's trim: U+FEFF goes, U+0085 stays (and makes an unknown scope).
+        assert_eq!(split_by_scope("\u{FEFF}o:x"), Some((vec!["x"], vec![])));
+        assert_eq!(split_by_scope("\u{85}o:x"), Some((vec![], vec![])));
+    }
+
+    #[test]
+    fn a_v2_organization_with_a_broken_fea_is_malformed() {
+        let token = json!({
+            "sub": "user_1", "iss": "https://x", "exp": 10, "v": 2, "fea": "o:a,broken",
+            "o": { "id": "org_1", "rol": "admin" }
+        });
+        assert_eq!(claims(token).err(), Some(Rejection::TokenMalformed));
+        // Without an organization Clerk never parses it: nothing to refuse.
+        let no_org =
+            json!({ "sub": "user_1", "iss": "https://x", "exp": 10, "v": 2, "fea": "broken" });
+        assert!(claims(no_org).is_ok());
     }
 
     #[test]

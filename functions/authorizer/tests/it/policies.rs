@@ -236,13 +236,15 @@ async fn rest_answers_are_right_for_every_route_they_are_cached_for() {
         );
         assert_eq!(answer["context"]["clerk_user_id"], "user_staff");
         // The same member on a refused route: the same policy (it is cached for every
-        // route), with the reason in the context.
+        // route), the request's own ARN denied too, with the reason in the context.
         let answer = gate.rest(&staff, "DELETE/admin/users/1", request).await;
+        let mut denied = refused.clone();
+        denied.push(format!("{STAGE}/DELETE/admin/users/1"));
         assert_eq!(
             statements(&answer),
             [
                 ("Allow".to_owned(), vec![format!("{STAGE}/*/*")]),
-                ("Deny".to_owned(), refused)
+                ("Deny".to_owned(), denied)
             ]
         );
         assert_eq!(answer["context"]["reason"], "admin-required");
@@ -282,7 +284,13 @@ async fn a_rest_answer_narrows_to_the_request_when_patterns_overlap() {
         statements(&answer),
         [
             ("Allow".to_owned(), vec![format!("{STAGE}/*/*")]),
-            ("Deny".to_owned(), vec![format!("{STAGE}/GET/users/*")])
+            (
+                "Deny".to_owned(),
+                vec![
+                    format!("{STAGE}/GET/users/*"),
+                    format!("{STAGE}/GET/users/1")
+                ]
+            )
         ]
     );
     gate.function.stop().await;
@@ -372,5 +380,37 @@ async fn the_context_carries_what_integrations_decide_with() {
         context.as_object().unwrap().values().all(Value::is_string),
         "{context}"
     );
+    gate.function.stop().await;
+}
+
+/// `$default` refusing: everything not listed is refused, which no pattern says, so a REST
+/// answer allows only the request decided (when allowed) or nothing; and a `methodArn` not in
+/// its plain form names no route, so it is refused rather than matched after cleaning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_answers_when_default_refuses_or_the_arn_is_not_plain() {
+    let gate = Gate::start(r#"{"GET /me": {"role": "member"}, "$default": {"admin": true}}"#).await;
+    let staff = gate.token("user_staff", reporter());
+    let answer = gate.rest(&staff, "GET/me", false).await;
+    assert_eq!(
+        statements(&answer),
+        [("Allow".to_owned(), vec![format!("{STAGE}/GET/me")])]
+    );
+    let answer = gate.rest(&staff, "GET/elsewhere", false).await;
+    assert_eq!(
+        statements(&answer),
+        [("Deny".to_owned(), vec![format!("{STAGE}/*/*")])]
+    );
+    assert_eq!(answer["context"]["reason"], "admin-required");
+    for arn in ["GET//me", "GET/me/", "GET/%6De"] {
+        let answer = gate.rest(&staff, arn, false).await;
+        assert_eq!(
+            (statements(&answer), answer["context"]["reason"].as_str()),
+            (
+                vec![("Deny".to_owned(), vec![format!("{STAGE}/*/*")])],
+                Some("config-invalid")
+            ),
+            "{arn}"
+        );
+    }
     gate.function.stop().await;
 }
