@@ -179,7 +179,10 @@ def check_policies() -> int:
 
     t = template()
     document = json.loads(t["Parameters"]["RoutePolicies"].get("Default") or "{}")
-    shape = lambda key: re.sub(r"\{[^}/]+\}", "{}", key)  # noqa: E731 (parameter names do not matter)
+    def shape(key):
+        # Parameter names do not matter; greedy and single-segment parameters do.
+        return re.sub(r"\{[^}/+]+\}", "{}", re.sub(r"\{[^}/]+\+\}", "{+}", key))
+
     declared = set()
     for resource in t["Resources"].values():
         for event in resource.get("Properties", {}).get("Events", {}).values():
