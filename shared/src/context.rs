@@ -148,9 +148,7 @@ impl CallerContext {
         let permissions = self.org_permissions.join(",");
         put(
             "org_permissions",
-            Some(&permissions)
-                .filter(|p| !p.is_empty())
-                .map(|p| p.as_str()),
+            (!permissions.is_empty()).then_some(permissions.as_str()),
         );
         put("features", self.features.as_deref());
         put("plan", self.plan.as_deref());

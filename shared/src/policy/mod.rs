@@ -194,22 +194,12 @@ impl Policy {
         if self.admin && !subject.is_admin {
             return Err(PolicyDenial::AdminRequired);
         }
-        if !self.any_of.is_empty() {
-            let mut first = None;
-            for alternative in &self.any_of {
-                match alternative.check(subject) {
-                    Ok(()) => {
-                        first = None;
-                        break;
-                    }
-                    Err(denial) => {
-                        first.get_or_insert(denial);
-                    }
-                }
-            }
-            if let Some(denial) = first {
-                return Err(denial);
-            }
+        // None passing: the first alternative's denial.
+        let mut alternatives = self.any_of.iter().map(|p| p.check(subject));
+        if let Some(Err(first)) = alternatives.next()
+            && alternatives.all(|outcome| outcome.is_err())
+        {
+            return Err(first);
         }
         if let Some(reverification) = &self.reverification
             && !has::is_reverified(session, reverification)
@@ -270,21 +260,16 @@ impl PolicyDocument {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            document(format!(
-                "not JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
+        // Every entry kept, in order: a `Map` would let a repeated key's last policy silently
+        // replace the first.
+        let Entries(entries) = serde_json::from_str(text).map_err(|e| {
+            document(match e.classify() {
+                serde_json::error::Category::Data => {
+                    "expected an object of route keys to policies".to_owned()
+                }
+                _ => format!("not JSON (line {}, column {})", e.line(), e.column()),
+            })
         })?;
-        if !value.is_object() {
-            return Err(document(
-                "expected an object of route keys to policies".to_owned(),
-            ));
-        }
-        // Read again keeping every entry: a JSON object's repeated key would otherwise let
-        // the last policy silently replace the first.
-        let Entries(entries) = serde_json::from_str(text).map_err(|e| document(e.to_string()))?;
         let mut routes: Vec<(RouteKey, Policy)> = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let route = RouteKey::parse(&key).map_err(|e| PolicyError {

@@ -28,16 +28,13 @@ pub fn placeholders(env: &[(String, String)]) -> Vec<String> {
     let example = dotenv_file(&workspace().join(".env.example"));
     env.iter()
         .filter(|(k, v)| {
-            k.starts_with("CLERK_") && example.iter().any(|(ek, ev)| ek == k && ev == v)
-        })
-        .filter(|(k, _)| {
             matches!(
                 k.as_str(),
                 "CLERK_PUBLISHABLE_KEY"
                     | "CLERK_SECRET_KEY"
                     | "CLERK_WEBHOOK_SECRET"
                     | "CLERK_JWT_KEY"
-            )
+            ) && example.iter().any(|(ek, ev)| ek == k && ev == v)
         })
         .map(|(k, _)| k.clone())
         .collect()
