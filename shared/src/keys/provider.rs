@@ -6,7 +6,11 @@
 //! entries are found by the key's own bytes, so a lookup can only ever return the key for
 //! exactly that `n` and `e`, and an entry no loaded key holds any more is dropped. Anything
 //! else (another algorithm, a key not loaded here) goes to jsonwebtoken's own provider.
+//!
+//! A warm instance verifies token after token with the same key or two, so each thread
+//! remembers the entry it used last and finds it again without the registry's lock.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
@@ -29,6 +33,7 @@ static PROVIDER: CryptoProvider = CryptoProvider {
 static DEFAULT_KEY_UTILS: &KeyUtils = &aws_lc::DEFAULT_PROVIDER.key_utils;
 
 /// One parsed key, found by its components.
+#[derive(Clone)]
 struct Entry {
     n: Box<[u8]>,
     e: Box<[u8]>,
@@ -77,12 +82,31 @@ pub(super) fn parse_rs256(n: &[u8], e: &[u8]) -> Option<Arc<ParsedPublicKey>> {
     Some(parsed)
 }
 
+impl Entry {
+    fn holds(&self, n: &[u8], e: &[u8]) -> Option<Arc<ParsedPublicKey>> {
+        (*self.n == *n && *self.e == *e)
+            .then(|| self.key.upgrade())
+            .flatten()
+    }
+}
+
+thread_local! {
+    /// The entry this thread found last (weak, like the registry's: it keeps no key alive).
+    static LAST: RefCell<Option<Entry>> = const { RefCell::new(None) };
+}
+
 /// The registered key with exactly these components, if one is still held.
 fn lookup(n: &[u8], e: &[u8]) -> Option<Arc<ParsedPublicKey>> {
-    registry()
+    let last = LAST.with_borrow(|last| last.as_ref().and_then(|entry| entry.holds(n, e)));
+    if last.is_some() {
+        return last;
+    }
+    let (entry, key) = registry()
         .iter()
-        .filter(|entry| *entry.n == *n && *entry.e == *e)
-        .find_map(|entry| entry.key.upgrade())
+        .find_map(|entry| Some((entry, entry.holds(n, e)?)))
+        .map(|(entry, key)| (entry.clone(), key))?;
+    LAST.set(Some(entry));
+    Some(key)
 }
 
 fn verifier_factory(
@@ -158,6 +182,31 @@ mod tests {
         assert!(lookup(&n, &[1, 0, 0, 1]).is_none());
         drop((found, key));
         assert!(lookup(&n, &e).is_none());
+    }
+
+    #[test]
+    fn alternating_keys_are_each_found_as_themselves() {
+        // Two keys held at once (a rotation's overlap): the thread's last entry must never
+        // answer for the other one.
+        let pairs = [0, 1].map(|_| KeyPair::generate(KeySize::Rsa2048).unwrap());
+        let [(n0, e0), (n1, e1)] = [components(&pairs[0]), components(&pairs[1])];
+        let keys = [
+            parse_rs256(&n0, &e0).unwrap(),
+            parse_rs256(&n1, &e1).unwrap(),
+        ];
+        for round in 0..4 {
+            let (n, e, want) = if round % 2 == 0 {
+                (&n0, &e0, &keys[0])
+            } else {
+                (&n1, &e1, &keys[1])
+            };
+            assert!(Arc::ptr_eq(&lookup(n, e).unwrap(), want), "round {round}");
+        }
+        // The key last found dropped: neither the thread's entry nor the registry has it.
+        let [first, second] = keys;
+        drop(second);
+        assert!(lookup(&n1, &e1).is_none());
+        assert!(Arc::ptr_eq(&lookup(&n0, &e0).unwrap(), &first));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The claims of a Clerk session token, decoded into types, and the rules they must meet.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::Rejection;
+use super::payload::{self, Audience, Claim, Number, Payload, WrongType};
 
 /// The active organization of the session, from the v2 `o` claim or the v1 `org_*` claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +48,22 @@ pub struct Claims {
     pub fva: Option<Vec<i64>>,
     /// The active organization.
     pub org: Option<Organization>,
-    /// Every other claim, as sent.
-    pub extra: Map<String, Value>,
+    /// v2's `fea`: the enabled features, `scope:name` entries (a non-string is none).
+    pub features: Option<String>,
+    /// v2's `pla`: the active plans, `scope:slug` entries (a non-string is none).
+    pub plans: Option<String>,
+    /// The payload as sent, for claims not decoded here ([`Claims::select`]).
+    payload: RawJson,
+}
+
+/// A payload's JSON, kept for [`Claims::select`]; shown by size only.
+#[derive(Clone, PartialEq, Default)]
+struct RawJson(Box<[u8]>);
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes of JSON>", self.0.len())
+    }
 }
 
 /// The checks that depend on configuration.
@@ -88,56 +105,68 @@ impl Rules {
 }
 
 impl Claims {
-    /// Decodes a payload object; claim types are checked, values are not.
-    pub(crate) fn from_object(mut map: Map<String, Value>) -> Result<Self, Rejection> {
+    /// Decodes a payload's JSON; claim types are checked, values are not. The first fault
+    /// found, in this order, gives the code: not one JSON object (or a claim read here named
+    /// twice), `sub`, `iss`, `exp`, `iat`, `nbf`, `aud`, `fva`, `v`, `sid`, `azp`, `sts`,
+    /// the organization.
+    pub(crate) fn from_json(json: Vec<u8>) -> Result<Self, Rejection> {
+        let mut claims =
+            Self::from_payload(Payload::parse(&json).ok_or(Rejection::TokenMalformed)?)?;
+        claims.payload = RawJson(json.into_boxed_slice());
+        Ok(claims)
+    }
+
+    fn from_payload(mut p: Payload<'_>) -> Result<Self, Rejection> {
         // The subject becomes a store key and a Backend API path segment: Clerk's id shape
         // only.
-        let sub = match map.remove("sub") {
-            Some(Value::String(s)) if crate::clerk::is_user_id(&s) => s,
-            _ => return Err(Rejection::SubjectInvalid),
-        };
-        let iss = match map.remove("iss") {
-            Some(Value::String(s)) => s,
-            _ => return Err(Rejection::IssuerInvalid),
-        };
-        let exp = numeric_date(map.remove("exp"))?.ok_or(Rejection::ExpMissing)?;
-        let iat = numeric_date(map.remove("iat"))?;
-        let nbf = numeric_date(map.remove("nbf"))?;
-        let aud = match map.remove("aud") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(s)) => vec![s],
-            Some(Value::Array(items)) => items
+        let sub = std::mem::take(&mut p.sub)
+            .ok()
+            .filter(|s| crate::clerk::is_user_id(s))
+            .ok_or(Rejection::SubjectInvalid)?;
+        let iss = std::mem::take(&mut p.iss)
+            .ok()
+            .ok_or(Rejection::IssuerInvalid)?;
+        let exp = numeric_date(std::mem::take(&mut p.exp))?.ok_or(Rejection::ExpMissing)?;
+        let iat = numeric_date(std::mem::take(&mut p.iat))?;
+        let nbf = numeric_date(std::mem::take(&mut p.nbf))?;
+        let aud = match std::mem::take(&mut p.aud).optional().map_err(malformed)? {
+            None => Vec::new(),
+            Some(Audience::One(aud)) => vec![aud.into_owned()],
+            Some(Audience::Many(items)) => items
                 .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s),
-                    _ => Err(Rejection::TokenMalformed),
+                .map(|item| {
+                    item.ok()
+                        .map(Cow::into_owned)
+                        .ok_or(Rejection::TokenMalformed)
                 })
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err(Rejection::TokenMalformed),
         };
-        let fva = match map.remove("fva") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => Some(
+        let fva = match std::mem::take(&mut p.fva).optional().map_err(malformed)? {
+            None => None,
+            Some(items) => Some(
                 items
-                    .iter()
-                    .map(|v| v.as_i64().ok_or(Rejection::TokenMalformed))
+                    .into_iter()
+                    .map(|item| {
+                        item.ok()
+                            .and_then(Number::as_i64)
+                            .ok_or(Rejection::TokenMalformed)
+                    })
                     .collect::<Result<_, _>>()?,
             ),
-            Some(_) => return Err(Rejection::TokenMalformed),
         };
-        let v = match map.remove("v") {
-            None | Some(Value::Null) => None,
+        let v = match std::mem::take(&mut p.v).optional().map_err(malformed)? {
+            None => None,
             Some(v) => Some(v.as_u64().ok_or(Rejection::TokenMalformed)?),
         };
-        let sid = opt_string(&mut map, "sid")?;
-        let azp = opt_string(&mut map, "azp")?;
-        let sts = opt_string(&mut map, "sts")?;
-        let org = organization(&mut map, v)?;
+        let sid = opt_text(&p.sid)?;
+        let azp = opt_text(&p.azp)?;
+        let sts = opt_text(&p.sts)?;
+        let org = organization(&p, v)?;
         Ok(Self {
-            sub,
+            sub: sub.into_owned(),
             sid,
             azp,
-            iss,
+            iss: iss.into_owned(),
             exp,
             iat,
             nbf,
@@ -146,8 +175,19 @@ impl Claims {
             v,
             fva,
             org,
-            extra: map,
+            features: p.fea.ok().map(Cow::into_owned),
+            plans: p.pla.ok().map(Cow::into_owned),
+            payload: RawJson::default(),
         })
+    }
+
+    /// The claims named in `names` as sent (for custom claims, e.g. `CONTEXT_CLAIMS`), read
+    /// from the payload in one pass; a name the token lacks is not in the map.
+    pub fn select(&self, names: &[&str]) -> Map<String, Value> {
+        if names.is_empty() {
+            return Map::new();
+        }
+        payload::select(&self.payload.0, names)
     }
 
     /// Applies the rules at `now` (Unix seconds). The order fixes which code a token with
@@ -203,26 +243,28 @@ impl Claims {
 }
 
 /// A JWT `NumericDate`: seconds, possibly fractional (truncated).
-fn numeric_date(value: Option<Value>) -> Result<Option<i64>, Rejection> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => Ok(Some(i)),
-            // Saturating float-to-int cast: a fractional or huge date is still a date.
-            None => n
-                .as_f64()
-                .map(|f| Some(f as i64))
-                .ok_or(Rejection::TokenMalformed),
-        },
-        Some(_) => Err(Rejection::TokenMalformed),
+fn numeric_date(claim: Claim<Number>) -> Result<Option<i64>, Rejection> {
+    Ok(claim.optional().map_err(malformed)?.map(Number::seconds))
+}
+
+fn malformed(_: WrongType) -> Rejection {
+    Rejection::TokenMalformed
+}
+
+/// A string claim that may be absent or null; another type is malformed.
+fn opt_text(claim: &Claim<Cow<'_, str>>) -> Result<Option<String>, Rejection> {
+    match claim {
+        Claim::Absent | Claim::Null => Ok(None),
+        Claim::Is(text) => Ok(Some(text.as_ref().to_owned())),
+        Claim::Wrong => Err(Rejection::TokenMalformed),
     }
 }
 
-fn opt_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<String>, Rejection> {
-    match map.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Rejection::TokenMalformed),
+/// A string claim, when it is one.
+fn str_of<'c>(claim: &'c Claim<Cow<'_, str>>) -> Option<&'c str> {
+    match claim {
+        Claim::Is(text) => Some(text),
+        _ => None,
     }
 }
 
@@ -230,66 +272,47 @@ fn opt_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<String>
 /// `org_role`, `org_permissions`. As `@clerk/shared`'s `jwtPayloadParser.ts` reads them
 /// (`__experimental_JWTPayloadToAuthObjectProperties`): the `o` claim only when `v` is 2,
 /// the v1 claims otherwise. The claims stay in `extra` as sent.
-fn organization(
-    map: &mut Map<String, Value>,
-    version: Option<u64>,
-) -> Result<Option<Organization>, Rejection> {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+fn organization(p: &Payload<'_>, version: Option<u64>) -> Result<Option<Organization>, Rejection> {
+    let text = |claim: &Claim<Cow<'_, str>>| str_of(claim).map(str::to_owned);
     // A malformed `o` is refused whatever the version: nothing signed should carry one.
-    let o = match map.get("o") {
-        None | Some(Value::Null) => None,
-        Some(o) => {
-            let o = o.as_object().ok_or(Rejection::TokenMalformed)?;
-            if text(o.get("id")).is_none() {
-                return Err(Rejection::TokenMalformed);
-            }
-            Some(o)
-        }
+    let o = match &p.o {
+        Claim::Absent | Claim::Null => None,
+        Claim::Wrong => return Err(Rejection::TokenMalformed),
+        Claim::Is(o) if !matches!(o.id, Claim::Is(_)) => return Err(Rejection::TokenMalformed),
+        Claim::Is(o) => Some(o),
     };
+    let fea = str_of(&p.fea);
     if version == Some(2) {
         let Some(o) = o else {
             return Ok(None);
         };
         // Clerk's parser throws on a `fea` entry without its colon when a v2 token has an
         // organization: no organization (role, permissions) is read from such a token.
-        if let Some(fea) = map.get("fea").and_then(Value::as_str)
-            && split_by_scope(fea).is_none()
-        {
+        if fea.is_some_and(|fea| split_by_scope(fea).is_none()) {
             return Err(Rejection::TokenMalformed);
         }
-        let permissions = org_permissions(
-            map.get("fea").and_then(Value::as_str),
-            o.get("per").and_then(Value::as_str),
-            o.get("fpm").and_then(Value::as_str),
-        );
+        let permissions = org_permissions(fea, str_of(&o.per), str_of(&o.fpm));
         return Ok(Some(Organization {
-            id: text(o.get("id")).unwrap_or_default(),
-            slug: text(o.get("slg")),
+            id: text(&o.id).unwrap_or_default(),
+            slug: text(&o.slg),
             // Clerk prefixes unconditionally (`org:${o.rol}`); an empty role is none.
-            role: text(o.get("rol"))
+            role: str_of(&o.rol)
                 .filter(|r| !r.is_empty())
                 .map(|r| format!("org:{r}")),
             permissions,
         }));
     }
-    let Some(id) = text(map.get("org_id")) else {
+    let Some(id) = text(&p.org_id) else {
         return Ok(None);
     };
-    let permissions = map
-        .get("org_permissions")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let permissions = match &p.org_permissions {
+        Claim::Is(items) => items.iter().filter_map(text).collect(),
+        _ => Vec::new(),
+    };
     Ok(Some(Organization {
         id,
-        slug: text(map.get("org_slug")),
-        role: text(map.get("org_role")),
+        slug: text(&p.org_slug),
+        role: text(&p.org_role),
         permissions,
     }))
 }
@@ -396,10 +419,7 @@ mod tests {
     use super::*;
 
     fn claims(value: Value) -> Result<Claims, Rejection> {
-        match value {
-            Value::Object(map) => Claims::from_object(map),
-            _ => unreachable!(),
-        }
+        Claims::from_json(serde_json::to_vec(&value).unwrap())
     }
 
     #[test]
@@ -431,8 +451,14 @@ mod tests {
                 ],
             })
         );
-        assert_eq!(c.extra["custom"], json!({ "plan": "pro" }));
-        assert!(c.extra.contains_key("o"), "raw claims stay available");
+        assert_eq!(
+            c.features.as_deref(),
+            Some("o:dashboard,u:billing,o:reports")
+        );
+        let selected = c.select(&["custom", "o", "absent"]);
+        assert_eq!(selected["custom"], json!({ "plan": "pro" }));
+        assert_eq!(selected["o"]["slg"], "acme", "raw claims stay available");
+        assert_eq!(selected.len(), 2);
     }
 
     #[test]

@@ -89,6 +89,12 @@ fn signed_raw_payload(payload: &[u8]) -> String {
     )
 }
 
+/// The valid claims' JSON with `entries` added at the end.
+fn repeated(entries: &str) -> String {
+    let json = claims().to_string();
+    format!("{},{entries}}}", json.strip_suffix('}').unwrap())
+}
+
 #[tokio::test]
 async fn a_clerk_session_token_verifies_into_typed_claims() {
     let (verifier, _) = verifier_with(rules()).await;
@@ -142,6 +148,27 @@ async fn every_rule_has_its_reason_code() {
             "payload an array",
             signed_raw_payload(b"[1]"),
             Err(Rejection::TokenMalformed),
+        ),
+        // The claims in a struct's field order: never read by position.
+        (
+            "payload an array of the claims' values",
+            signed_raw_payload(
+                json!(["user_1", ISSUER, NOW + 60, NOW - 5])
+                    .to_string()
+                    .as_bytes(),
+            ),
+            Err(Rejection::TokenMalformed),
+        ),
+        // Parsers disagree on which of two values counts: neither does.
+        (
+            "a claim the verifier reads, named twice",
+            signed_raw_payload(repeated(r#""sub":"user_2""#).as_bytes()),
+            Err(Rejection::TokenMalformed),
+        ),
+        (
+            "a claim it does not read, named twice",
+            signed_raw_payload(repeated(r#""custom":1,"custom":2"#).as_bytes()),
+            Ok("user_1"),
         ),
         (
             "alg none",
