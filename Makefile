@@ -50,10 +50,15 @@ check: ## formatting, clippy (warnings as errors), and no module cycle in shared
 	python3 tools/module-graph.py >/dev/null
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-bench: ## benchmarks: token and webhook verification (criterion), authorizer cold start; see BENCHMARKS.md
+bench: ## benchmarks: token and webhook verification, the authorizer's decision (criterion, then instruction counts with valgrind), cold start; see BENCHMARKS.md
 	cargo bench -p shared --bench verify --bench webhook
+	cargo bench -p authorizer --bench decision
 	tools/bench-report.py verify rsa_verify_floor
+	tools/bench-report.py decision_http no_policies
+	tools/bench-report.py decision_rest no_policies
 	tools/bench-report.py webhook hmac_sha256_floor
+	@if command -v valgrind >/dev/null; then tools/bench-instructions.py; \
+	else echo "valgrind is not installed: instruction counts skipped (apt-get install valgrind)"; fi
 	# Two builds, so the authorizer's features are its own, exactly as deployed (one build
 	# of both would unify them with the tools').
 	cargo build --release -p authorizer

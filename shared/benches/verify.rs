@@ -16,61 +16,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use shared::clock::{Clock, SystemClock};
-use shared::http;
-use shared::keys::{CachePolicy, JwksCache, KeySource, RsaKey};
-use shared::policy::{PolicyDocument, RouteKey, Subject};
-use shared::token::{Keys, Rules};
-use shared::{Secret, Verifier};
-use testkit::{FakeClerk, TestKey, session_claims};
-
-const ISSUER: &str = "https://clerk.example.com";
-
-/// Polls a future that must not wait (a warm cache never does) without an executor's cost.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the warm path awaited something"),
-    }
-}
-
-fn rules() -> Rules {
-    Rules {
-        authorized_parties: vec!["http://localhost:5173".into()],
-        audience: None,
-        clock_skew_seconds: 5,
-        ..Rules::new(ISSUER)
-    }
-}
+use shared::keys::RsaKey;
+use shared::policy::{RouteKey, Subject};
+use testkit::bench::{Fixture, ISSUER, ready, twenty_routes};
 
 fn bench(c: &mut Criterion) {
-    let key = TestKey::generate("ins_bench");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let mut claims = session_claims(ISSUER, "user_2bench", now);
-    claims["exp"] = serde_json::json!(now + 3600); // outlives the run
-    // An active organization, as most tokens a route policy looks at carry: a role and
-    // read permission on one feature (v2's compact form), decoded on every verify.
-    claims["fea"] = serde_json::json!("o:resource10,u:beta");
-    claims["o"] = serde_json::json!({ "id": "org_bench", "slg": "bench", "rol": "member", "per": "read,manage", "fpm": "1" });
-    let token = key.sign(&key.session_header(), &claims);
+    let Fixture {
+        key,
+        token,
+        jwks: jwks_verifier,
+        pem: pem_verifier,
+    } = Fixture::new();
     let (signing_input, signature_b64) = token.rsplit_once('.').unwrap();
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).unwrap();
 
@@ -83,35 +45,7 @@ fn bench(c: &mut Criterion) {
     }
     .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
     .unwrap();
-
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let jwks_verifier = runtime.block_on(async {
-        let clerk = FakeClerk::start().await;
-        clerk.serve_keys("/jwks", &[&key]);
-        let cache = JwksCache::new(
-            http::client().unwrap(),
-            format!("{}/jwks", clerk.url()),
-            None,
-            CachePolicy::default(),
-            Arc::clone(&clock),
-        );
-        let verifier = Verifier::new(Keys::Jwks(Box::new(cache)), rules(), Arc::clone(&clock));
-        verifier.verify(&token).await.expect("warm-up verify");
-        verifier
-    });
     let pem_key = RsaKey::from_pem(&key.public_pem()).unwrap();
-    let pem_keys = Keys::from_source(
-        KeySource::Pem(Secret::new(key.public_pem())),
-        http::client().unwrap(),
-        CachePolicy::default(),
-        Arc::clone(&clock),
-    )
-    .unwrap();
-    let pem_verifier = Verifier::new(pem_keys, rules(), Arc::clone(&clock));
 
     // The same key read from its PEM: held as DER, not as the components `keys` registered,
     // so jsonwebtoken's own provider verifies with it and parses the key on every call, as
@@ -143,12 +77,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("verifier_jwks_warm", |b| {
         b.iter(|| ready(jwks_verifier.verify(black_box(&token))).unwrap())
     });
-    // The authorizer's decision with route policies: the same verify, then the route's
+    // The authorizer's added work with route policies: the same verify, then the route's
     // policy found among 20 and checked against the claims (the 11th route, a permission).
-    let routes: Vec<String> = (0..20)
-        .map(|i| format!(r#""GET /resource{i}/{{id}}": {{"permission": "org:resource{i}:read", "reverification": "moderate"}}"#))
-        .collect();
-    let document = PolicyDocument::parse(&format!("{{{}}}", routes.join(","))).unwrap();
+    let document = twenty_routes();
     let route = RouteKey::parse("GET /resource10/{id}").unwrap();
     group.bench_function("verifier_jwks_warm_20_route_policies", |b| {
         b.iter(|| {

@@ -98,13 +98,6 @@ pub fn stored(user: &User, claims: &Claims, claims_wanted: &[String]) -> CallerC
 /// A verified token whose user is not stored yet.
 pub fn unsynced(claims: &Claims, claims_wanted: &[String]) -> CallerContext {
     let org = claims.org.as_ref();
-    let text = |name: &str| {
-        claims
-            .extra
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
     CallerContext {
         user_id: None,
         clerk_user_id: claims.sub.clone(),
@@ -115,8 +108,8 @@ pub fn unsynced(claims: &Claims, claims_wanted: &[String]) -> CallerContext {
         org_role: org.and_then(|o| o.role.clone()),
         org_slug: org.and_then(|o| o.slug.clone()),
         org_permissions: org.map(|o| o.permissions.clone()).unwrap_or_default(),
-        features: text("fea"),
-        plan: text("pla"),
+        features: claims.features.clone(),
+        plan: claims.plans.clone(),
         factor_age_minutes: claims.fva.clone(),
         claims: custom_claims(claims, claims_wanted),
         synced: false,
@@ -128,12 +121,14 @@ pub fn unsynced(claims: &Claims, claims_wanted: &[String]) -> CallerContext {
 /// [`MAX_CLAIM_BYTES`] is left out and logged (by name), never cut.
 fn custom_claims(claims: &Claims, wanted: &[String]) -> BTreeMap<String, String> {
     let mut copied = BTreeMap::new();
+    let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    let mut found = claims.select(&names);
     for name in wanted {
-        let Some(value) = claims.extra.get(name) else {
+        let Some(value) = found.remove(name) else {
             continue;
         };
         let text = match value {
-            Value::String(s) => s.clone(),
+            Value::String(s) => s,
             Value::Null => continue,
             other => other.to_string(),
         };

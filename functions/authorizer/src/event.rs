@@ -8,14 +8,14 @@
 //! | missing identity source | 401 from API Gateway, no invocation | 401 from API Gateway, no invocation |
 //! | any other error or malformed answer | 500 | 500 |
 
+use std::sync::Arc;
+
 use aws_lambda_events::apigw::{
-    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
-    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
 };
-use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use http::HeaderMap;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use shared::token::{Rejection, extract};
 
 use shared::policy::{RouteKey, method_and_path};
@@ -133,8 +133,8 @@ impl Request {
                 };
                 serde_json::to_value(response)
             }
-            Self::RestToken(r) => policy(r.method_arn.as_deref(), decision, context),
-            Self::RestRequest(r) => policy(r.method_arn.as_deref(), decision, context),
+            Self::RestToken(r) => Ok(policy(r.method_arn.as_deref(), decision, context)),
+            Self::RestRequest(r) => Ok(policy(r.method_arn.as_deref(), decision, context)),
         };
         answer.map_err(|_| "response serialization failed")
     }
@@ -160,19 +160,16 @@ fn authorization<'a>(
     extract::from_authorization(values.into_iter())
 }
 
-fn policy(
-    method_arn: Option<&str>,
-    decision: &Decision,
-    context: Map<String, Value>,
-) -> Result<Value, serde_json::Error> {
+fn policy(method_arn: Option<&str>, decision: &Decision, context: Map<String, Value>) -> Value {
     // An allow needs a concrete API and stage to cover; without one (a missing or wildcard
     // `methodArn`: a wiring mistake or a forged event) nothing is allowed.
     let stage = method_arn.and_then(stage_prefix);
-    let statement = |effect: IamPolicyEffect, resource: Vec<String>| {
-        let mut statement = IamPolicyStatement::default();
-        statement.action = vec!["execute-api:Invoke".to_owned()];
-        statement.effect = effect;
-        statement.resource = resource;
+    // Written as JSON directly (IAM's statement shape), so the resources and the context
+    // move into the answer instead of being copied by a typed struct's `to_value`.
+    // (`json!` would copy what it is given: the values are put in place instead.)
+    let statement = |effect: &str, resource: Vec<String>| {
+        let mut statement = json!({ "Action": ["execute-api:Invoke"], "Effect": effect });
+        statement["Resource"] = Value::Array(resource.into_iter().map(Value::String).collect());
         statement
     };
     // A refusal of the caller (not of one route) covers the whole stage, like an allow.
@@ -180,26 +177,24 @@ fn policy(
         let resource = stage
             .as_ref()
             .map_or_else(|| "*".to_owned(), |s| format!("{s}/*/*"));
-        vec![statement(IamPolicyEffect::Deny, vec![resource])]
+        vec![statement("Deny", vec![resource])]
     };
-    let within = |stage: &str, patterns: &[String]| -> Vec<String> {
-        patterns.iter().map(|p| format!("{stage}/{p}")).collect()
+    let within = |stage: &str, patterns: &[Arc<str>]| -> Vec<String> {
+        let arn = |pattern: &Arc<str>| [stage, "/", pattern].concat();
+        patterns.iter().map(arn).collect()
     };
     let statements = match (decision, stage.as_deref(), method_arn) {
         (Decision::Allow(_, reach), Some(stage), Some(arn)) => match reach {
-            Reach::Stage => vec![statement(
-                IamPolicyEffect::Allow,
-                vec![format!("{stage}/*/*")],
-            )],
+            Reach::Stage => vec![statement("Allow", vec![format!("{stage}/*/*")])],
             // Deny wins over Allow in IAM: the whole stage but the refused routes.
             Reach::StageExcept(refused) => vec![
-                statement(IamPolicyEffect::Allow, vec![format!("{stage}/*/*")]),
-                statement(IamPolicyEffect::Deny, within(stage, refused)),
+                statement("Allow", vec![format!("{stage}/*/*")]),
+                statement("Deny", within(stage, refused)),
             ],
             // The request's own ARN, unless its path holds IAM wildcards (`*`, `?`): those
             // would allow more than this request, so nothing is allowed instead.
             Reach::ThisRequest if !arn.contains(['*', '?']) => {
-                vec![statement(IamPolicyEffect::Allow, vec![arn.to_owned()])]
+                vec![statement("Allow", vec![arn.to_owned()])]
             }
             Reach::ThisRequest => deny_all(),
         },
@@ -217,17 +212,13 @@ fn policy(
                 denied.push(arn.to_owned());
             }
             vec![
-                statement(IamPolicyEffect::Allow, vec![format!("{stage}/*/*")]),
-                statement(IamPolicyEffect::Deny, denied),
+                statement("Allow", vec![format!("{stage}/*/*")]),
+                statement("Deny", denied),
             ]
         }
         _ => deny_all(),
     };
-    let mut document = ApiGatewayCustomAuthorizerPolicy::default();
-    document.version = Some("2012-10-17".to_owned());
-    document.statement = statements;
-    let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
-    response.principal_id = Some(match decision {
+    let principal = match decision {
         Decision::Allow(identity, _) => identity.clerk_user_id.clone(),
         Decision::Refused { context, .. } => context.clerk_user_id.clone(),
         Decision::Forbidden {
@@ -235,15 +226,12 @@ fn policy(
             ..
         } => id.clone(),
         _ => "anonymous".to_owned(),
-    });
-    response.policy_document = document;
-    response.context = Value::Object(context);
-    let mut value = serde_json::to_value(response)?;
-    if let Some(object) = value.as_object_mut() {
-        // API Gateway rejects an explicit null here on some stages; leave it out.
-        object.remove("usageIdentifierKey");
-    }
-    Ok(value)
+    };
+    let mut answer = json!({ "policyDocument": { "Version": "2012-10-17" } });
+    answer["principalId"] = Value::String(principal);
+    answer["policyDocument"]["Statement"] = Value::Array(statements);
+    answer["context"] = Value::Object(context);
+    answer
 }
 
 /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/…` → `…:{api}/{stage}`, when the ARN

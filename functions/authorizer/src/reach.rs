@@ -11,6 +11,8 @@
 //! covers this request alone (a later request to another route is then refused from the cache
 //! until it expires: closed, never open).
 
+use std::sync::Arc;
+
 use shared::policy::{PolicyDenial, PolicyDocument, RouteKey, Subject, pattern_covers};
 
 /// The route of a request, as the event names it.
@@ -29,7 +31,7 @@ pub enum Reach {
     /// The whole stage.
     Stage,
     /// The whole stage but these `VERB/path` patterns (routes whose policy refuses the caller).
-    StageExcept(Vec<String>),
+    StageExcept(Vec<Arc<str>>),
     /// The request being decided, nothing else.
     ThisRequest,
 }
@@ -60,21 +62,28 @@ pub fn decide(
             let verdict = document
                 .for_request(method, path)
                 .map_or(Ok(()), |(_, p)| p.check(subject));
-            let here = format!("{method}/{}", path.join("/"));
-            Ok((verdict, reach(document, subject, &here, verdict.is_ok())))
+            Ok((
+                verdict,
+                reach(document, subject, (method, path), verdict.is_ok()),
+            ))
         }
     }
 }
 
 /// What one REST answer may allow: every route whose policy passes, as patterns can say it.
-fn reach(document: &PolicyDocument, subject: &Subject<'_>, here: &str, allowed: bool) -> Reach {
+fn reach(
+    document: &PolicyDocument,
+    subject: &Subject<'_>,
+    (method, path): (&str, &[&str]),
+    allowed: bool,
+) -> Reach {
     let mut refused = Vec::new();
-    for (key, policy) in document.routes() {
+    for (_, policy, pattern) in document.routes_with_arn_patterns() {
         if policy.check(subject).is_ok() {
             continue;
         }
-        match key.arn_pattern() {
-            Some(pattern) => refused.push(pattern),
+        match pattern {
+            Some(pattern) => refused.push(Arc::clone(pattern)),
             // `$default` refuses: everything not listed is refused, which no pattern says.
             None => return Reach::ThisRequest,
         }
@@ -82,8 +91,11 @@ fn reach(document: &PolicyDocument, subject: &Subject<'_>, here: &str, allowed: 
     if refused.is_empty() {
         return Reach::Stage;
     }
-    if allowed && refused.iter().any(|p| pattern_covers(p, here)) {
-        return Reach::ThisRequest;
+    if allowed {
+        let here = format!("{method}/{}", path.join("/"));
+        if refused.iter().any(|p| pattern_covers(p, &here)) {
+            return Reach::ThisRequest;
+        }
     }
     Reach::StageExcept(refused)
 }

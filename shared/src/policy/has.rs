@@ -34,13 +34,15 @@ pub struct Session<'a> {
     pub factor_verification_age: Option<&'a [i64]>,
 }
 
-/// `prefixWithOrg`: any run of leading `org:` replaced by exactly one.
-pub fn prefix_with_org(value: &str) -> String {
+/// `value` without its run of leading `org:`. `prefixWithOrg` replaces that run by exactly
+/// one `org:`, so two values are equal once prefixed exactly when these are equal: the
+/// checks compare without allocating.
+fn unprefixed(value: &str) -> &str {
     let mut rest = value;
     while let Some(stripped) = rest.strip_prefix("org:") {
         rest = stripped;
     }
-    format!("org:{rest}")
+    rest
 }
 
 /// The role check (an organization is needed: the caller checks `org_id` first).
@@ -48,13 +50,17 @@ pub fn has_role(session: &Session<'_>, role: &str) -> bool {
     session
         .org_role
         .filter(|r| !r.is_empty())
-        .is_some_and(|own| prefix_with_org(own) == prefix_with_org(role))
+        .is_some_and(|own| unprefixed(own) == unprefixed(role))
 }
 
-/// The permission check: only the asked permission is prefixed; the list is taken as is.
+/// The permission check: only the asked permission is prefixed; the list is taken as is
+/// (an entry matches when it is `org:` followed by the asked permission's name).
 pub fn has_permission(session: &Session<'_>, permission: &str) -> bool {
-    let wanted = prefix_with_org(permission);
-    session.org_permissions.contains(&wanted)
+    let wanted = unprefixed(permission);
+    session
+        .org_permissions
+        .iter()
+        .any(|own| own.strip_prefix("org:") == Some(wanted))
 }
 
 /// The feature or plan check against `claim` (`fea` or `pla`).

@@ -19,6 +19,8 @@
 pub mod has;
 mod route;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 pub use has::Session;
@@ -144,14 +146,13 @@ impl<'a> Subject<'a> {
     /// The caller of a verified session token, with the stored admin flag.
     pub fn from_claims(claims: &'a crate::token::Claims, is_admin: bool) -> Self {
         let org = claims.org.as_ref();
-        let text = |name: &str| claims.extra.get(name).and_then(Value::as_str);
         Self {
             session: Session {
                 org_id: org.map(|o| o.id.as_str()),
                 org_role: org.and_then(|o| o.role.as_deref()),
                 org_permissions: org.map_or(&[], |o| o.permissions.as_slice()),
-                features: text("fea"),
-                plans: text("pla"),
+                features: claims.features.as_deref(),
+                plans: claims.plans.as_deref(),
                 factor_verification_age: claims.fva.as_deref(),
             },
             is_admin,
@@ -245,6 +246,9 @@ pub struct PolicyError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicyDocument {
     routes: Vec<(RouteKey, Policy)>,
+    /// Each route's [`RouteKey::arn_pattern`], made once at start-up and shared (not
+    /// copied) by every decision that names it.
+    arn_patterns: Vec<Option<Arc<str>>>,
 }
 
 /// How deep `any_of` may nest.
@@ -285,7 +289,14 @@ impl PolicyDocument {
             let policy = parse_policy(&value, &format!("{key:?}"), 0)?;
             routes.push((route, policy));
         }
-        Ok(Self { routes })
+        let arn_patterns = routes
+            .iter()
+            .map(|(key, _)| key.arn_pattern().map(Arc::from))
+            .collect();
+        Ok(Self {
+            routes,
+            arn_patterns,
+        })
     }
 
     /// No policies at all.
@@ -296,6 +307,17 @@ impl PolicyDocument {
     /// Every route and its policy.
     pub fn routes(&self) -> impl Iterator<Item = (&RouteKey, &Policy)> {
         self.routes.iter().map(|(k, p)| (k, p))
+    }
+
+    /// Every route and its policy, with the IAM resource pattern the route's requests match
+    /// (`None` for `$default`).
+    pub fn routes_with_arn_patterns(
+        &self,
+    ) -> impl Iterator<Item = (&RouteKey, &Policy, Option<&Arc<str>>)> {
+        self.routes
+            .iter()
+            .zip(&self.arn_patterns)
+            .map(|((k, p), pattern)| (k, p, pattern.as_ref()))
     }
 
     /// The policy of an HTTP API route, by its `routeKey` (`$default` included).

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+pub mod bench;
 mod clerk;
 mod keys;
 pub mod serial_proxy;
