@@ -245,10 +245,9 @@ pub struct PolicyError {
 /// The routes' policies, most specific match first for REST requests.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicyDocument {
-    routes: Vec<(RouteKey, Policy)>,
-    /// Each route's [`RouteKey::arn_pattern`], made once at start-up and shared (not
-    /// copied) by every decision that names it.
-    arn_patterns: Vec<Option<Arc<str>>>,
+    /// Each route, its policy, and its [`RouteKey::arn_pattern`]: made once at start-up and
+    /// shared (not copied) by every decision that names it.
+    routes: Vec<(RouteKey, Policy, Option<Arc<str>>)>,
 }
 
 /// How deep `any_of` may nest.
@@ -274,29 +273,24 @@ impl PolicyDocument {
                 _ => format!("not JSON (line {}, column {})", e.line(), e.column()),
             })
         })?;
-        let mut routes: Vec<(RouteKey, Policy)> = Vec::with_capacity(entries.len());
+        let mut routes: Vec<(RouteKey, Policy, Option<Arc<str>>)> =
+            Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let route = RouteKey::parse(&key).map_err(|e| PolicyError {
                 entry: format!("{key:?}"),
                 reason: e.reason.to_owned(),
             })?;
-            if routes.iter().any(|(other, _)| *other == route) {
+            if routes.iter().any(|(other, ..)| *other == route) {
                 return Err(PolicyError {
                     entry: format!("{key:?}"),
                     reason: "the same route as another entry".to_owned(),
                 });
             }
             let policy = parse_policy(&value, &format!("{key:?}"), 0)?;
-            routes.push((route, policy));
+            let pattern = route.arn_pattern().map(Arc::from);
+            routes.push((route, policy, pattern));
         }
-        let arn_patterns = routes
-            .iter()
-            .map(|(key, _)| key.arn_pattern().map(Arc::from))
-            .collect();
-        Ok(Self {
-            routes,
-            arn_patterns,
-        })
+        Ok(Self { routes })
     }
 
     /// No policies at all.
@@ -306,7 +300,7 @@ impl PolicyDocument {
 
     /// Every route and its policy.
     pub fn routes(&self) -> impl Iterator<Item = (&RouteKey, &Policy)> {
-        self.routes.iter().map(|(k, p)| (k, p))
+        self.routes.iter().map(|(k, p, _)| (k, p))
     }
 
     /// Every route and its policy, with the IAM resource pattern the route's requests match
@@ -316,30 +310,23 @@ impl PolicyDocument {
     ) -> impl Iterator<Item = (&RouteKey, &Policy, Option<&Arc<str>>)> {
         self.routes
             .iter()
-            .zip(&self.arn_patterns)
-            .map(|((k, p), pattern)| (k, p, pattern.as_ref()))
+            .map(|(k, p, pattern)| (k, p, pattern.as_ref()))
     }
 
     /// The policy of an HTTP API route, by its `routeKey` (`$default` included).
     pub fn for_route_key(&self, key: &RouteKey) -> Option<&Policy> {
-        self.routes.iter().find(|(k, _)| k == key).map(|(_, p)| p)
+        self.routes().find(|(k, _)| *k == key).map(|(_, p)| p)
     }
 
     /// The policy of a request as API Gateway routes it: the most specific route that
     /// matches `method` and `path`, else `$default`'s.
     pub fn for_request(&self, method: &str, path: &[&str]) -> Option<(&RouteKey, &Policy)> {
         let best = self
-            .routes
-            .iter()
+            .routes()
             .filter_map(|(k, p)| k.matches(method, path).map(|s| (s, k, p)))
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, k, p)| (k, p));
-        best.or_else(|| {
-            self.routes
-                .iter()
-                .find(|(k, _)| *k == RouteKey::Default)
-                .map(|(k, p)| (k, p))
-        })
+        best.or_else(|| self.routes().find(|(k, _)| **k == RouteKey::Default))
     }
 }
 

@@ -69,7 +69,7 @@ impl std::fmt::Debug for RawJson {
 /// The checks that depend on configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
-    /// Exact expected `iss` (checked by jsonwebtoken, see [`super::validation`]).
+    /// Exact expected `iss`.
     pub issuer: String,
     /// When non-empty, `azp` must be one of these.
     pub authorized_parties: Vec<String>,
@@ -208,8 +208,7 @@ impl Claims {
         if self.exp.saturating_sub(issued) > rules.max_lifetime_seconds {
             return Err(Rejection::TokenLifetimeTooLong);
         }
-        // jsonwebtoken checked `iss` too, but it lets an array pass when one element matches:
-        // only the exact string is this instance's.
+        // Only the exact string is this instance's (an array holding it is not).
         if self.iss != rules.issuer {
             return Err(Rejection::IssuerInvalid);
         }
@@ -271,7 +270,7 @@ fn str_of<'c>(claim: &'c Claim<Cow<'_, str>>) -> Option<&'c str> {
 /// v2: `o: {id, slg, rol, per, fpm}` plus the top-level `fea`; v1: `org_id`, `org_slug`,
 /// `org_role`, `org_permissions`. As `@clerk/shared`'s `jwtPayloadParser.ts` reads them
 /// (`__experimental_JWTPayloadToAuthObjectProperties`): the `o` claim only when `v` is 2,
-/// the v1 claims otherwise. The claims stay in `extra` as sent.
+/// the v1 claims otherwise. The claims stay readable as sent ([`Claims::select`]).
 fn organization(p: &Payload<'_>, version: Option<u64>) -> Result<Option<Organization>, Rejection> {
     let text = |claim: &Claim<Cow<'_, str>>| str_of(claim).map(str::to_owned);
     // A malformed `o` is refused whatever the version: nothing signed should carry one.

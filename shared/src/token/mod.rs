@@ -11,8 +11,8 @@
 //! active) in [`Rules`].
 //!
 //! Order of checks: size (unparsed), header, `alg`, `crit`, the key by `kid`, the
-//! signature; only then the payload's JSON and each claim's type, the token type, and the
-//! rules.
+//! signature; only then the token type (`typ`, `cat`), the payload's JSON and each claim's
+//! type as it is read ([`Claims`]), and the rules ([`Rules`]).
 
 mod claims;
 pub mod extract;
@@ -129,14 +129,15 @@ impl Verifier {
         if !authentic {
             return Err(Rejection::SignatureInvalid);
         }
-        // From here on, header and payload are authentic.
+        // From here on, header and payload are authentic. The token's type first: another
+        // kind of token is refused as such, whatever its claims.
+        if !is_session_type(&header) {
+            return Err(Rejection::TokenTypeInvalid);
+        }
         let json = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| Rejection::TokenMalformed)?;
         let claims = Claims::from_json(json)?;
-        if !is_session_type(&header) {
-            return Err(Rejection::TokenTypeInvalid);
-        }
         claims.check(&self.rules, self.clock.unix_seconds())?;
         Ok(claims)
     }

@@ -1,18 +1,18 @@
 //! A token's payload read in one pass into loosely typed fields that borrow from it.
 //!
-//! Each claim the verifier reads is a field of [`Payload`]; every other claim is skipped
-//! without being built. A claim of an unexpected JSON type is kept as [`Claim::Wrong`]
-//! instead of failing the parse, so the verifier can give it its own reason code (a numeric
-//! `sub` is `subject-invalid`, a string `exp` `token-malformed`). A claim read here that is
-//! named twice makes the payload malformed (serde's duplicate-field error): Clerk never
-//! signs one, and parsers disagree on which of the two counts.
+//! Each claim the verifier reads is a field of [`Payload`]; every other claim is checked
+//! without being built ([`Strict`]: as strictly as a `serde_json::Value` would be read, so a
+//! payload accepted here can always be read again by [`select`]). A claim of an unexpected
+//! JSON type is kept as [`Claim::Wrong`] instead of failing the parse, so the verifier can
+//! give it its own reason code (a numeric `sub` is `subject-invalid`, a string `exp`
+//! `token-malformed`). A claim read here that is named twice makes the payload malformed:
+//! Clerk never signs one, and parsers disagree on which of the two counts.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// One claim as sent.
@@ -101,55 +101,35 @@ pub(crate) enum Audience<'a> {
 }
 
 /// v2's `o` claim: the active organization.
-#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct OrgClaim<'a> {
-    #[serde(borrow)]
     pub(crate) id: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) slg: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) rol: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) per: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) fpm: Claim<Cow<'a, str>>,
 }
 
 /// The claims the verifier reads, as sent.
-#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Payload<'a> {
-    #[serde(borrow)]
     pub(crate) sub: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) iss: Claim<Cow<'a, str>>,
     pub(crate) exp: Claim<Number>,
     pub(crate) iat: Claim<Number>,
     pub(crate) nbf: Claim<Number>,
-    #[serde(borrow)]
     pub(crate) aud: Claim<Audience<'a>>,
     pub(crate) fva: Claim<Vec<Claim<Number>>>,
     pub(crate) v: Claim<Number>,
-    #[serde(borrow)]
     pub(crate) sid: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) azp: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) sts: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) fea: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) pla: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) o: Claim<OrgClaim<'a>>,
-    #[serde(borrow)]
     pub(crate) org_id: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) org_slug: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) org_role: Claim<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) org_permissions: Claim<Vec<Claim<Cow<'a, str>>>>,
 }
 
@@ -157,24 +137,135 @@ impl<'a> Payload<'a> {
     /// Reads a payload; `None` unless it is one JSON object without a repeated claim of ours.
     pub(crate) fn parse(json: &'a [u8]) -> Option<Self> {
         let mut deserializer = serde_json::Deserializer::from_slice(json);
-        // As an object only: a derived struct would also be read from an array, by position.
-        let payload = deserializer.deserialize_map(ObjectOnly(PhantomData)).ok()?;
+        // As an object only: never read by position from an array.
+        let payload = deserializer
+            .deserialize_map(PayloadVisitor(PhantomData))
+            .ok()?;
         deserializer.end().ok()?;
         Some(payload)
     }
 }
 
-struct ObjectOnly<'a>(PhantomData<Payload<'a>>);
+struct PayloadVisitor<'a>(PhantomData<Payload<'a>>);
 
-impl<'de: 'a, 'a> Visitor<'de> for ObjectOnly<'a> {
+impl<'de: 'a, 'a> Visitor<'de> for PayloadVisitor<'a> {
     type Value = Payload<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Payload::deserialize(MapAccessDeserializer::new(map))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut p = Payload::default();
+        while let Some(Name(name)) = map.next_key()? {
+            let m = &mut map;
+            match name.as_ref() {
+                "sub" => fill(m, &mut p.sub, "sub")?,
+                "iss" => fill(m, &mut p.iss, "iss")?,
+                "exp" => fill(m, &mut p.exp, "exp")?,
+                "iat" => fill(m, &mut p.iat, "iat")?,
+                "nbf" => fill(m, &mut p.nbf, "nbf")?,
+                "aud" => fill(m, &mut p.aud, "aud")?,
+                "fva" => fill(m, &mut p.fva, "fva")?,
+                "v" => fill(m, &mut p.v, "v")?,
+                "sid" => fill(m, &mut p.sid, "sid")?,
+                "azp" => fill(m, &mut p.azp, "azp")?,
+                "sts" => fill(m, &mut p.sts, "sts")?,
+                "fea" => fill(m, &mut p.fea, "fea")?,
+                "pla" => fill(m, &mut p.pla, "pla")?,
+                "o" => fill(m, &mut p.o, "o")?,
+                "org_id" => fill(m, &mut p.org_id, "org_id")?,
+                "org_slug" => fill(m, &mut p.org_slug, "org_slug")?,
+                "org_role" => fill(m, &mut p.org_role, "org_role")?,
+                "org_permissions" => fill(m, &mut p.org_permissions, "org_permissions")?,
+                _ => {
+                    m.next_value::<Strict>()?;
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// Reads the next value into `slot`, which must still be absent: a claim named twice is an
+/// error (a `null` counts as present).
+fn fill<'de, A, T>(map: &mut A, slot: &mut Claim<T>, name: &'static str) -> Result<(), A::Error>
+where
+    A: MapAccess<'de>,
+    Claim<T>: Deserialize<'de>,
+{
+    if !matches!(slot, Claim::Absent) {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *slot = map.next_value()?;
+    Ok(())
+}
+
+/// An object key, borrowed from the payload unless it holds escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Claim::<Cow<'a, str>>::deserialize(deserializer)? {
+            Claim::Is(name) => Ok(Self(name)),
+            _ => Err(de::Error::custom("an object key that is not a string")),
+        }
+    }
+}
+
+/// Any JSON value, checked as strictly as `serde_json::Value` reads one (nesting depth,
+/// UTF-8 and escapes in strings, numbers in range) and dropped without being built.
+/// serde's `IgnoredAny` would skip it unchecked: a claim read later ([`select`]) could then
+/// fail to parse in a payload accepted here.
+pub(crate) struct Strict;
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        while seq.next_element::<Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        while map.next_entry::<Strict, Strict>()?.is_some() {}
+        Ok(Strict)
     }
 }
 
@@ -199,11 +290,11 @@ impl<'de> Visitor<'de> for Select<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = Map::new();
-        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Name(name)) = map.next_key()? {
             if self.names.contains(&name.as_ref()) {
                 found.insert(name.into_owned(), map.next_value()?);
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Strict>()?;
             }
         }
         Ok(found)
@@ -220,15 +311,13 @@ pub(crate) trait Shape<'de>: Sized {
     fn number(_: Number) -> Option<Self> {
         None
     }
-    /// From a JSON array (left unread when not wanted).
-    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
+    /// From a JSON array (checked and dropped when not wanted).
+    fn array<A: SeqAccess<'de>>(seq: A) -> Result<Option<Self>, A::Error> {
+        StrictVisitor.visit_seq(seq).map(|_| None)
     }
-    /// From a JSON object (left unread when not wanted).
-    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(None)
+    /// From a JSON object (checked and dropped when not wanted).
+    fn object<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+        StrictVisitor.visit_map(map).map(|_| None)
     }
 }
 
@@ -264,8 +353,22 @@ impl<'de: 'a, 'a> Shape<'de> for Audience<'a> {
 }
 
 impl<'de: 'a, 'a> Shape<'de> for OrgClaim<'a> {
-    fn object<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
-        Self::deserialize(MapAccessDeserializer::new(map)).map(Some)
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        let mut o = Self::default();
+        while let Some(Name(name)) = map.next_key()? {
+            let m = &mut map;
+            match name.as_ref() {
+                "id" => fill(m, &mut o.id, "id")?,
+                "slg" => fill(m, &mut o.slg, "slg")?,
+                "rol" => fill(m, &mut o.rol, "rol")?,
+                "per" => fill(m, &mut o.per, "per")?,
+                "fpm" => fill(m, &mut o.fpm, "fpm")?,
+                _ => {
+                    m.next_value::<Strict>()?;
+                }
+            }
+        }
+        Ok(Some(o))
     }
 }
 
@@ -386,6 +489,8 @@ mod tests {
     #[test]
     fn a_repeated_claim_of_ours_or_a_non_object_is_not_a_payload() {
         assert!(Payload::parse(br#"{"sub":"user_1","sub":"user_2"}"#).is_none());
+        assert!(Payload::parse(br#"{"sts":null,"sts":"active"}"#).is_none());
+        assert!(Payload::parse(br#"{"fea":"o:a","o":{"id":"org_1"},"fea":"o:b"}"#).is_none());
         assert!(Payload::parse(br#"{"o":{"id":"org_1","id":"org_2"}}"#).is_none());
         // An `o` given as an array is not read by position either.
         let positional = Payload::parse(br#"{"o":["org_1"]}"#).unwrap();
@@ -403,6 +508,48 @@ mod tests {
         ] {
             assert!(Payload::parse(not_an_object).is_none(), "{not_an_object:?}");
         }
+    }
+
+    #[test]
+    fn unread_claims_are_checked_as_strictly_as_a_value_would_be() {
+        // Each is refused by `serde_json::Value` too: accepted here, `select` would then fail
+        // on the same payload and the custom claims would silently go missing.
+        let deep = format!(
+            r#"{{"sub":"user_1","x":{}1{}}}"#,
+            "[".repeat(130),
+            "]".repeat(130)
+        );
+        let cases: [&[u8]; 5] = [
+            deep.as_bytes(),
+            br#"{"sub":"user_1","x":"\ud800"}"#,
+            br#"{"sub":"user_1","x":1e400}"#,
+            b"{\"sub\":\"user_1\",\"x\":\"\xff\"}",
+            br#"{"sub":"user_1","sid":[{"a":1e400}]}"#,
+        ];
+        for json in cases {
+            assert!(serde_json::from_slice::<Value>(json).is_err());
+            assert!(
+                Payload::parse(json).is_none(),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        let shallow = format!(
+            r#"{{"sub":"user_1","x":{}1{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(Payload::parse(shallow.as_bytes()).is_some());
+        assert_eq!(select(shallow.as_bytes(), &["x"]).len(), 1);
+    }
+
+    #[test]
+    fn escaped_names_are_the_names_they_spell() {
+        let p = Payload::parse(br#"{"s\u0075b":"user_1"}"#).unwrap();
+        assert_eq!(p.sub.ok().as_deref(), Some("user_1"));
+        assert!(Payload::parse(br#"{"sub":"user_1","s\u0075b":"user_2"}"#).is_none());
+        let found = select(br#"{"m\u0065ta":1}"#, &["meta"]);
+        assert_eq!(found["meta"], 1);
     }
 
     #[test]

@@ -166,6 +166,14 @@ async fn every_rule_has_its_reason_code() {
             Err(Rejection::TokenMalformed),
         ),
         (
+            "another kind of token without exp: refused as another kind",
+            signed(
+                with(header(), "typ", json!("at+jwt")),
+                without(claims(), "exp"),
+            ),
+            Err(Rejection::TokenTypeInvalid),
+        ),
+        (
             "a claim it does not read, named twice",
             signed_raw_payload(repeated(r#""custom":1,"custom":2"#).as_bytes()),
             Ok("user_1"),

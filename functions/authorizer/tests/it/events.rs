@@ -131,7 +131,7 @@ async fn active_user_is_allowed_with_context_in_every_flavour() {
         );
         if flavour != "http-v2" {
             assert_eq!(answer["principalId"], "user_active");
-            assert!(answer.get("usageIdentifierKey").is_none());
+            assert_rest_answer(&answer, "Allow");
         }
     }
     assert_eq!(f.clerk.hits("/jwks"), 1);
@@ -287,6 +287,7 @@ async fn blocked_users_are_denied_with_a_reason() {
             } else {
                 assert_eq!(context, json!({ "reason": reason }));
                 assert_eq!(answer["principalId"], user);
+                assert_rest_answer(&answer, "Deny");
             }
         }
     }
@@ -472,4 +473,34 @@ async fn a_malformed_method_arn_is_denied_not_copied_into_an_allow() {
             assert_eq!(statement["Resource"], json!(["*"]), "{arn:?}");
         }
     }
+}
+
+/// A REST answer has exactly API Gateway's fields (no `usageIdentifierKey`, which some
+/// stages reject as null) and one statement of `effect` first, in IAM's shape.
+fn assert_rest_answer(answer: &Value, effect: &str) {
+    let mut fields: Vec<&str> = answer
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["context", "policyDocument", "principalId"],
+        "{answer}"
+    );
+    let document = &answer["policyDocument"];
+    assert_eq!(document.as_object().unwrap().len(), 2, "{answer}");
+    assert_eq!(document["Version"], "2012-10-17");
+    let statement = &document["Statement"][0];
+    assert_eq!(statement.as_object().unwrap().len(), 3, "{answer}");
+    assert_eq!(statement["Action"], json!(["execute-api:Invoke"]));
+    assert_eq!(statement["Effect"], effect);
+    assert!(
+        statement["Resource"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{answer}"
+    );
 }
