@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use crate::dev;
+use crate::machine::TokenType;
 use crate::policy::{Policy, PolicyDenial, Session, Subject};
 
 /// The context's own keys: custom claims (`CONTEXT_CLAIMS`) may not use them, nor `reason`
@@ -28,6 +29,11 @@ pub const KEYS: &[&str] = &[
     "factor_age_minutes",
     "synced",
     "token_exp",
+    "token_type",
+    "subject",
+    "scopes",
+    "machine_id",
+    "client_id",
     "reason",
 ];
 
@@ -35,12 +41,28 @@ pub const KEYS: &[&str] = &[
 /// authorizer answer, so a larger one is left out (and logged), never cut.
 pub const MAX_CLAIM_BYTES: usize = 1024;
 
+/// A machine token's caller: what Clerk says the token was issued to and may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineCaller {
+    /// `m2m_token`, `api_key` or `oauth_token`.
+    pub token_type: TokenType,
+    /// Whom the token was issued to: a machine (`mch_…`), a user (`user_…`) or an
+    /// organization (`org_…`).
+    pub subject: String,
+    /// The scopes granted to the token.
+    pub scopes: Vec<String>,
+    /// The machine the token speaks for (`mch_…`), when its subject is one.
+    pub machine_id: Option<String>,
+    /// The OAuth application's client id (OAuth tokens).
+    pub client_id: Option<String>,
+}
+
 /// The caller of a request that passed the authorizer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerContext {
     /// Our user id; absent until the user is stored.
     pub user_id: Option<String>,
-    /// Clerk's user id (`sub`).
+    /// Clerk's user id (`sub`); empty for a machine caller whose subject is no user.
     pub clerk_user_id: String,
     /// The stored email.
     pub email: Option<String>,
@@ -70,6 +92,8 @@ pub struct CallerContext {
     /// for a while, so readers check it ([`CallerContext::check_fresh`]). `None` only for
     /// the development user of `AUTH_DISABLED`, which has no token.
     pub token_exp: Option<i64>,
+    /// The machine token's caller; `None` for a session.
+    pub machine: Option<MachineCaller>,
 }
 
 /// Why a context is not usable: its token expired while the context sat in a cache.
@@ -109,6 +133,7 @@ impl CallerContext {
             claims: BTreeMap::new(),
             synced: true,
             token_exp: None,
+            machine: None,
         }
     }
 
@@ -125,6 +150,7 @@ impl CallerContext {
                 factor_verification_age: self.factor_age_minutes.as_deref(),
             },
             is_admin: self.is_admin,
+            scopes: self.machine.as_ref().map(|m| m.scopes.as_slice()),
         };
         policy.check(&subject)
     }
@@ -138,7 +164,18 @@ impl CallerContext {
             }
         };
         put("user_id", self.user_id.as_deref());
-        put("clerk_user_id", Some(&self.clerk_user_id));
+        put(
+            "clerk_user_id",
+            (!self.clerk_user_id.is_empty()).then_some(self.clerk_user_id.as_str()),
+        );
+        put("token_type", Some(self.token_type().as_str()));
+        if let Some(machine) = &self.machine {
+            put("subject", Some(&machine.subject));
+            let scopes = machine.scopes.join(",");
+            put("scopes", (!scopes.is_empty()).then_some(scopes.as_str()));
+            put("machine_id", machine.machine_id.as_deref());
+            put("client_id", machine.client_id.as_deref());
+        }
         put("email", self.email.as_deref());
         put("is_admin", Some(bool_str(self.is_admin)));
         put("session_id", self.session_id.as_deref());
@@ -169,8 +206,17 @@ impl CallerContext {
         map
     }
 
-    /// Reads a context map; `None` without a `clerk_user_id`. Booleans may be strings
-    /// (REST) or JSON booleans (an HTTP API authorizer of your own).
+    /// The caller's token type (`session_token` for a session).
+    pub fn token_type(&self) -> TokenType {
+        self.machine
+            .as_ref()
+            .map_or(TokenType::SessionToken, |m| m.token_type)
+    }
+
+    /// Reads a context map; `None` without a `clerk_user_id` (a machine caller's may lack
+    /// one), or with a `token_type` that is not Clerk's. A map without `token_type` is a
+    /// session's. Booleans may be strings (REST) or JSON booleans (an HTTP API authorizer
+    /// of your own).
     pub fn from_map(fields: &HashMap<String, Value>) -> Option<Self> {
         let text = |key: &str| match fields.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -181,8 +227,29 @@ impl CallerContext {
             Some(Value::String(s)) => s == "true",
             _ => false,
         };
+        let token_type = match text("token_type") {
+            None => TokenType::SessionToken,
+            Some(name) => TokenType::parse(&name).ok()?,
+        };
+        let machine = match token_type {
+            TokenType::SessionToken => None,
+            token_type => Some(MachineCaller {
+                token_type,
+                subject: text("subject")?,
+                scopes: text("scopes")
+                    .map(|s| s.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                machine_id: text("machine_id"),
+                client_id: text("client_id"),
+            }),
+        };
+        let clerk_user_id = match (text("clerk_user_id"), &machine) {
+            (Some(id), _) => id,
+            (None, Some(_)) => String::new(),
+            (None, None) => return None,
+        };
         Some(Self {
-            clerk_user_id: text("clerk_user_id")?,
+            clerk_user_id,
             user_id: text("user_id"),
             email: text("email"),
             is_admin: flag("is_admin"),
@@ -208,6 +275,7 @@ impl CallerContext {
                 Some(Value::Number(n)) => n.as_i64(),
                 _ => None,
             },
+            machine,
         })
     }
 
@@ -222,7 +290,8 @@ impl CallerContext {
 
     /// True when `id` (ours or Clerk's) names the caller.
     pub fn is(&self, id: &str) -> bool {
-        self.clerk_user_id == id || self.user_id.as_deref() == Some(id)
+        (!self.clerk_user_id.is_empty() && self.clerk_user_id == id)
+            || self.user_id.as_deref() == Some(id)
     }
 }
 
@@ -252,9 +321,11 @@ mod tests {
             claims: BTreeMap::from([("metadata".into(), r#"{"tier":"gold"}"#.into())]),
             synced: false,
             token_exp: Some(1_800_000_000),
+            machine: None,
         };
         let map = caller.to_map();
         assert_eq!(map["is_admin"], "true");
+        assert_eq!(map["token_type"], "session_token");
         assert_eq!(
             map["org_permissions"],
             "org:reports:read,org:reports:manage"
@@ -268,6 +339,64 @@ mod tests {
 
     /// One evaluator for the gate and the integrations behind it: a context decides as the
     /// token it was made from did.
+    #[test]
+    fn a_machine_caller_round_trips_with_or_without_a_user() {
+        let machine = CallerContext {
+            user_id: None,
+            clerk_user_id: String::new(),
+            email: None,
+            is_admin: false,
+            session_id: None,
+            org_id: None,
+            org_role: None,
+            org_slug: None,
+            org_permissions: Vec::new(),
+            features: None,
+            plan: None,
+            factor_age_minutes: None,
+            claims: BTreeMap::new(),
+            synced: false,
+            token_exp: Some(1_800_000_000),
+            machine: Some(MachineCaller {
+                token_type: TokenType::M2mToken,
+                subject: "mch_1".into(),
+                scopes: vec!["mch_2".into(), "mch_3".into()],
+                machine_id: Some("mch_1".into()),
+                client_id: None,
+            }),
+        };
+        let map = machine.to_map();
+        assert_eq!(map["token_type"], "m2m_token");
+        assert_eq!(map["subject"], "mch_1");
+        assert_eq!(map["scopes"], "mch_2,mch_3");
+        assert_eq!(map["machine_id"], "mch_1");
+        assert!(!map.contains_key("clerk_user_id"), "no user: no user id");
+        let fields: HashMap<String, Value> = map.into_iter().collect();
+        let read = CallerContext::from_map(&fields).unwrap();
+        assert_eq!(read, machine);
+        assert!(!read.is(""), "an empty user id names no one");
+        // An OAuth token issued to a user carries the user too.
+        let mut oauth = machine.clone();
+        oauth.clerk_user_id = "user_1".into();
+        oauth.machine = Some(MachineCaller {
+            token_type: TokenType::OAuthToken,
+            subject: "user_1".into(),
+            scopes: Vec::new(),
+            machine_id: None,
+            client_id: Some("client_1".into()),
+        });
+        let fields: HashMap<String, Value> = oauth.to_map().into_iter().collect();
+        assert_eq!(CallerContext::from_map(&fields), Some(oauth));
+        // A session's context needs its user; an unknown type is no context.
+        let mut fields = fields;
+        fields.insert("token_type".into(), Value::from("session_token"));
+        fields.remove("clerk_user_id");
+        assert_eq!(CallerContext::from_map(&fields), None);
+        fields.insert("token_type".into(), Value::from("mystery"));
+        fields.insert("clerk_user_id".into(), Value::from("user_1"));
+        assert_eq!(CallerContext::from_map(&fields), None);
+    }
+
     #[test]
     fn the_context_answers_has_as_the_gate_does() {
         let caller = CallerContext {

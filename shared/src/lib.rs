@@ -4,7 +4,8 @@
 //! - [`PublishableKey`]: the Frontend API host, issuer and JWKS URL inside `pk_…` keys.
 //! - [`secrets`]: Clerk's secrets from Secrets Manager (or the environment), cached.
 //! - [`store`]: users in DynamoDB, with atomic uniqueness and Clerk-ordered writes.
-//! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache. Neither
+//! - [`token`]: Clerk session token verification; [`keys`]: its keys and JWKS cache;
+//!   [`machine`]: machine tokens (M2M, API keys, OAuth) told apart from sessions. Neither
 //!   reads the environment: [`services`] (the composition root) builds them from [`config`].
 //! - [`http`]: the HTTP client for Clerk and capped body reads (keys and Backend API).
 //! - [`svix`]: webhook signatures; [`clerk`]: Clerk's events and users; [`mirror`]: storing
@@ -27,6 +28,7 @@ pub mod key_shape;
 pub mod keys;
 mod list;
 pub mod logging;
+pub mod machine;
 pub mod mirror;
 pub mod policy;
 mod publishable_key;

@@ -114,6 +114,7 @@ pub fn unsynced(claims: &Claims, claims_wanted: &[String]) -> CallerContext {
         claims: custom_claims(claims, claims_wanted),
         synced: false,
         token_exp: Some(claims.exp),
+        machine: None,
     }
 }
 

@@ -114,6 +114,7 @@ mod tests {
         Subject {
             session: Session::default(),
             is_admin: false,
+            scopes: None,
         }
     }
 
@@ -121,6 +122,7 @@ mod tests {
         Subject {
             session: Session::default(),
             is_admin: true,
+            scopes: None,
         }
     }
 

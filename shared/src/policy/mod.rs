@@ -12,8 +12,10 @@
 //!
 //! A policy is the parameter object of Clerk's `has()` (`role`, `permission`, `feature`,
 //! `plan`, `reverification`) with exactly its semantics ([`has`]), plus ours: `admin: true`
-//! (the stored admin flag) and `any_of` (at least one of the policies listed passes, and
-//! every other key beside it). A document is read once at cold start; anything malformed in
+//! (the stored admin flag), `any_of` (at least one of the policies listed passes, and
+//! every other key beside it), and for machine callers `accepts` (the token types the route
+//! takes; session tokens only unless it says otherwise) and `scopes` (each one granted to
+//! the machine token). A document is read once at cold start; anything malformed in
 //! it is a start-up error naming the entry.
 
 pub mod has;
@@ -24,6 +26,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use has::Session;
+
+use crate::machine::TokenType;
 pub use route::{RouteKey, RouteKeyError, Segment, Specificity, method_and_path, pattern_covers};
 
 /// Why a policy refuses a caller: 403 with this stable code.
@@ -43,6 +47,8 @@ pub enum PolicyDenial {
     AdminRequired,
     /// The session's factors were not verified recently enough.
     ReverificationRequired,
+    /// A scope asked for is not granted to the machine token (or the caller is a session).
+    ScopeRequired,
 }
 
 impl PolicyDenial {
@@ -55,6 +61,7 @@ impl PolicyDenial {
         Self::PlanRequired,
         Self::AdminRequired,
         Self::ReverificationRequired,
+        Self::ScopeRequired,
     ];
 
     /// The stable reason code.
@@ -67,6 +74,7 @@ impl PolicyDenial {
             Self::PlanRequired => "plan-required",
             Self::AdminRequired => "admin-required",
             Self::ReverificationRequired => "reverification-required",
+            Self::ScopeRequired => "scope-required",
         }
     }
 }
@@ -131,15 +139,22 @@ pub struct Policy {
     pub admin: bool,
     /// `any_of`: at least one of these passes.
     pub any_of: Vec<Policy>,
+    /// `scopes`: each one granted to the machine token.
+    pub scopes: Vec<String>,
+    /// `accepts`: the token types the route takes (a route's own policy only; `None` is
+    /// session tokens only).
+    pub accepts: Option<Vec<TokenType>>,
 }
 
 /// The caller a policy is checked against.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Subject<'a> {
-    /// What the session token says.
+    /// What the session token says (nothing for a machine caller).
     pub session: Session<'a>,
-    /// The stored admin flag (false for a user not stored yet).
+    /// The stored admin flag (false for a user not stored yet, and for machines).
     pub is_admin: bool,
+    /// The scopes granted to a machine token; `None` for a session.
+    pub scopes: Option<&'a [String]>,
 }
 
 impl<'a> Subject<'a> {
@@ -156,13 +171,24 @@ impl<'a> Subject<'a> {
                 factor_verification_age: claims.fva.as_deref(),
             },
             is_admin,
+            scopes: None,
         }
     }
 }
 
 impl Policy {
+    /// Whether the route takes tokens of this type (session tokens only unless `accepts`
+    /// says otherwise).
+    pub fn accepts(&self, token_type: TokenType) -> bool {
+        self.accepts
+            .as_ref()
+            .map_or(token_type == TokenType::SessionToken, |types| {
+                types.contains(&token_type)
+            })
+    }
+
     /// Checks `subject`: `Ok` when every dimension asked passes, else the first that fails,
-    /// in this order: organization (role, permission), feature, plan, admin, and
+    /// in this order: organization (role, permission), feature, plan, admin, scopes, and
     /// reverification last (asking a caller to verify again is pointless when something
     /// else would refuse them anyway).
     pub fn check(&self, subject: &Subject<'_>) -> Result<(), PolicyDenial> {
@@ -194,6 +220,12 @@ impl Policy {
         }
         if self.admin && !subject.is_admin {
             return Err(PolicyDenial::AdminRequired);
+        }
+        if !self.scopes.is_empty() {
+            let granted = subject.scopes.unwrap_or_default();
+            if !self.scopes.iter().all(|scope| granted.contains(scope)) {
+                return Err(PolicyDenial::ScopeRequired);
+            }
         }
         // None passing: the first alternative's denial.
         let mut alternatives = self.any_of.iter().map(|p| p.check(subject));
@@ -365,6 +397,8 @@ const KEYS: &[&str] = &[
     "reverification",
     "admin",
     "any_of",
+    "scopes",
+    "accepts",
 ];
 
 fn parse_policy(value: &Value, entry: &str, depth: usize) -> Result<Policy, PolicyError> {
@@ -378,7 +412,7 @@ fn parse_policy(value: &Value, entry: &str, depth: usize) -> Result<Policy, Poli
     if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(refuse(
             &format!(".{unknown}"),
-            "unknown key (role, permission, feature, plan, reverification, admin, any_of)",
+            "unknown key (role, permission, feature, plan, reverification, admin, any_of, scopes, accepts)",
         ));
     }
     if map.is_empty() {
@@ -423,6 +457,20 @@ fn parse_policy(value: &Value, entry: &str, depth: usize) -> Result<Policy, Poli
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(refuse(".any_of", "expected a non-empty array of policies")),
     };
+    let accepts = match map.get("accepts") {
+        None => None,
+        Some(_) if depth > 0 => {
+            return Err(refuse(
+                ".accepts",
+                "the token types a route takes belong to its own policy, not inside any_of",
+            ));
+        }
+        Some(value) => Some(parse_accepts(value).map_err(|reason| refuse(".accepts", &reason))?),
+    };
+    let scopes = match map.get("scopes") {
+        None => Vec::new(),
+        Some(value) => parse_scopes(value).map_err(|reason| refuse(".scopes", reason))?,
+    };
     let reverification = map
         .get("reverification")
         .map(|v| parse_reverification(v).map_err(|reason| refuse(".reverification", reason)))
@@ -435,7 +483,46 @@ fn parse_policy(value: &Value, entry: &str, depth: usize) -> Result<Policy, Poli
         reverification,
         admin,
         any_of,
+        scopes,
+        accepts,
     })
+}
+
+/// A non-empty array of token type names (`session_token`, `m2m_token`, `api_key`,
+/// `oauth_token`), each once.
+fn parse_accepts(value: &Value) -> Result<Vec<TokenType>, String> {
+    let expected = "expected a non-empty array of token types (session_token, m2m_token, api_key, oauth_token)";
+    let items = match value {
+        Value::Array(items) if !items.is_empty() => items,
+        _ => return Err(expected.to_owned()),
+    };
+    let mut types = Vec::with_capacity(items.len());
+    for item in items {
+        let name = item.as_str().ok_or_else(|| expected.to_owned())?;
+        let kind = TokenType::parse(name).map_err(|e| e.to_string())?;
+        if types.contains(&kind) {
+            return Err(format!("{name} is listed twice"));
+        }
+        types.push(kind);
+    }
+    Ok(types)
+}
+
+/// A non-empty array of scopes: each non-empty, of visible ASCII without commas (the
+/// context lists them comma-separated; Clerk's JWTs, space-separated).
+fn parse_scopes(value: &Value) -> Result<Vec<String>, &'static str> {
+    let expected = "expected a non-empty array of scopes (visible ASCII, no spaces or commas)";
+    let items = match value {
+        Value::Array(items) if !items.is_empty() => items,
+        _ => return Err(expected),
+    };
+    let scope = |item: &Value| match item.as_str() {
+        Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b',') => {
+            Ok(s.to_owned())
+        }
+        _ => Err(expected),
+    };
+    items.iter().map(scope).collect()
 }
 
 /// `o:`/`org:`/`organization:`, `u:`/`user:` or no scope, then a slug (Clerk's

@@ -18,6 +18,8 @@ struct S {
     pla: Option<&'static str>,
     fva: Option<Vec<i64>>,
     is_admin: bool,
+    /// A machine token's granted scopes (`None`: a session).
+    scopes: Option<Vec<String>>,
 }
 
 impl S {
@@ -43,6 +45,7 @@ impl S {
                 factor_verification_age: self.fva.as_deref(),
             },
             is_admin: self.is_admin,
+            scopes: self.scopes.as_deref(),
         };
         policy.check(&subject)
     }
@@ -583,4 +586,123 @@ fn codes_are_unique_kebab_case() {
             "{code}"
         );
     }
+}
+
+fn machine(scopes: &[&str]) -> S {
+    S {
+        scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+        ..S::default()
+    }
+}
+
+#[test]
+fn scopes_must_each_be_granted_to_a_machine_token() {
+    let asked = json!({ "scopes": ["read:reports", "write:reports"] });
+    assert_eq!(
+        machine(&["read:reports", "write:reports", "x"]).check(asked.clone()),
+        Ok(())
+    );
+    assert_eq!(
+        machine(&["read:reports"]).check(asked.clone()),
+        Err(PolicyDenial::ScopeRequired)
+    );
+    assert_eq!(
+        machine(&[]).check(asked.clone()),
+        Err(PolicyDenial::ScopeRequired)
+    );
+    // A session has no scopes: it never passes a scope check, whatever its claims.
+    let admin = S {
+        is_admin: true,
+        ..S::org("org:admin", &["org:reports:read"])
+    };
+    assert_eq!(admin.check(asked), Err(PolicyDenial::ScopeRequired));
+    // Exact strings: no prefix, case or wildcard matching.
+    for granted in [
+        &["READ:reports"][..],
+        &["read:*"],
+        &["read:reports "],
+        &["read"],
+    ] {
+        assert_eq!(
+            machine(granted).check(json!({ "scopes": ["read:reports"] })),
+            Err(PolicyDenial::ScopeRequired),
+            "{granted:?}"
+        );
+    }
+    // A session's dimensions refuse a machine (no organization, no factors): fail closed.
+    let tools = machine(&["read:reports"]);
+    assert_eq!(
+        tools.check(json!({ "role": "admin" })),
+        Err(PolicyDenial::OrgRequired)
+    );
+    assert_eq!(
+        tools.check(json!({ "scopes": ["read:reports"], "reverification": "lax" })),
+        Err(PolicyDenial::ReverificationRequired)
+    );
+    assert_eq!(
+        tools.check(json!({ "any_of": [{ "admin": true }, { "scopes": ["read:reports"] }] })),
+        Ok(())
+    );
+}
+
+#[test]
+fn accepts_names_the_token_types_a_route_takes() {
+    let policy = |value: Value| parse_policy(&value, "test", 0).unwrap();
+    let only_session = policy(json!({ "admin": true }));
+    assert!(only_session.accepts(TokenType::SessionToken));
+    for machine in [
+        TokenType::M2mToken,
+        TokenType::ApiKey,
+        TokenType::OAuthToken,
+    ] {
+        assert!(
+            !only_session.accepts(machine),
+            "{machine:?}: nothing opens by accident"
+        );
+    }
+    let m2m = policy(json!({ "accepts": ["m2m_token"] }));
+    assert!(m2m.accepts(TokenType::M2mToken));
+    assert!(
+        !m2m.accepts(TokenType::SessionToken),
+        "listing types replaces the default"
+    );
+    // `accepts` alone asks nothing more: every accepted caller passes.
+    assert_eq!(m2m.check(&Subject::default()), Ok(()));
+    let both = policy(json!({ "accepts": ["session_token", "api_key"], "scopes": ["x"] }));
+    assert!(both.accepts(TokenType::SessionToken) && both.accepts(TokenType::ApiKey));
+}
+
+#[test]
+fn machine_keys_refused_at_start_up() {
+    let refused = [
+        (json!({ "accepts": [] }), "test.accepts"),
+        (json!({ "accepts": "m2m_token" }), "test.accepts"),
+        (json!({ "accepts": ["m2m"] }), "test.accepts"),
+        (json!({ "accepts": ["M2M_TOKEN"] }), "test.accepts"),
+        (json!({ "accepts": ["any"] }), "test.accepts"),
+        (json!({ "accepts": ["api_key", "api_key"] }), "test.accepts"),
+        (json!({ "accepts": [1] }), "test.accepts"),
+        (
+            json!({ "any_of": [{ "accepts": ["m2m_token"] }] }),
+            "test.any_of[0].accepts",
+        ),
+        (json!({ "scopes": [] }), "test.scopes"),
+        (json!({ "scopes": "read" }), "test.scopes"),
+        (json!({ "scopes": ["read write"] }), "test.scopes"),
+        (json!({ "scopes": ["a,b"] }), "test.scopes"),
+        (json!({ "scopes": [""] }), "test.scopes"),
+        (json!({ "scopes": ["caf\u{e9}"] }), "test.scopes"),
+        (json!({ "scopes": [7] }), "test.scopes"),
+    ];
+    for (value, entry) in refused {
+        let error = parse_policy(&value, "test", 0).unwrap_err();
+        assert_eq!(error.entry, entry, "{value}: {error}");
+    }
+    let error = parse_policy(&json!({ "accepts": ["m2m"] }), "test", 0).unwrap_err();
+    assert!(
+        error
+            .reason
+            .contains("session_token, m2m_token, api_key, oauth_token"),
+        "{error}"
+    );
 }

@@ -16,7 +16,7 @@
 
 mod claims;
 pub mod extract;
-mod payload;
+pub(crate) mod payload;
 mod rejection;
 
 use std::sync::Arc;
