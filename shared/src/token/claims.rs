@@ -193,25 +193,7 @@ impl Claims {
     /// Applies the rules at `now` (Unix seconds). The order fixes which code a token with
     /// several faults gets: time first, then who issued it and for whom, then the session.
     pub(crate) fn check(&self, rules: &Rules, now: i64) -> Result<(), Rejection> {
-        let skew = rules.clock_skew_seconds;
-        if self.exp <= now.saturating_sub(skew) {
-            return Err(Rejection::TokenExpired);
-        }
-        if self.nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
-            return Err(Rejection::TokenNotYetValid);
-        }
-        if self.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
-            return Err(Rejection::IatInFuture);
-        }
-        // A long-lived token that leaks stays usable for its whole life: cap it.
-        let issued = self.iat.unwrap_or(now);
-        if self.exp.saturating_sub(issued) > rules.max_lifetime_seconds {
-            return Err(Rejection::TokenLifetimeTooLong);
-        }
-        // Only the exact string is this instance's (an array holding it is not).
-        if self.iss != rules.issuer {
-            return Err(Rejection::IssuerInvalid);
-        }
+        self.check_time_and_issuer(rules, now)?;
         if !rules.authorized_parties.is_empty() {
             let listed = self.azp.as_deref().is_some_and(|azp| {
                 !azp.is_empty() && rules.authorized_parties.iter().any(|p| p == azp)
@@ -238,6 +220,31 @@ impl Claims {
             Some("pending") => Err(Rejection::SessionPending),
             Some(_) => Err(Rejection::SessionStatusInvalid),
         }
+    }
+
+    /// The rules every token meets, session or machine: time (with the skew), the lifetime
+    /// cap, and the exact issuer.
+    pub(crate) fn check_time_and_issuer(&self, rules: &Rules, now: i64) -> Result<(), Rejection> {
+        let skew = rules.clock_skew_seconds;
+        if self.exp <= now.saturating_sub(skew) {
+            return Err(Rejection::TokenExpired);
+        }
+        if self.nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
+            return Err(Rejection::TokenNotYetValid);
+        }
+        if self.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
+            return Err(Rejection::IatInFuture);
+        }
+        // A long-lived token that leaks stays usable for its whole life: cap it.
+        let issued = self.iat.unwrap_or(now);
+        if self.exp.saturating_sub(issued) > rules.max_lifetime_seconds {
+            return Err(Rejection::TokenLifetimeTooLong);
+        }
+        // Only the exact string is this instance's (an array holding it is not).
+        if self.iss != rules.issuer {
+            return Err(Rejection::IssuerInvalid);
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod claims;
 pub mod extract;
+pub mod machine;
 pub(crate) mod payload;
 mod rejection;
 
@@ -28,6 +29,7 @@ use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Map, Value};
 
 pub use claims::{Claims, DEFAULT_MAX_LIFETIME_SECONDS, Organization, Rules, split_by_scope};
+pub use machine::{MachineClaims, MachineJwt};
 pub use rejection::Rejection;
 
 use crate::clock::Clock;
@@ -103,6 +105,36 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims, or the reason it is refused.
     pub async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
+        let (header, payload) = self.authenticate(token).await?;
+        // From here on, header and payload are authentic. The token's type first: another
+        // kind of token is refused as such, whatever its claims.
+        if !is_session_type(&header) {
+            return Err(Rejection::TokenTypeInvalid);
+        }
+        let claims = Claims::from_json(decode_payload(payload)?)?;
+        claims.check(&self.rules, self.clock.unix_seconds())?;
+        Ok(claims)
+    }
+
+    /// Verifies a machine JWT of `kind` (an M2M token or an OAuth access token; see
+    /// [`machine`]) with the same keys, header checks and clock as session tokens.
+    pub async fn verify_machine_jwt(
+        &self,
+        token: &str,
+        kind: MachineJwt,
+    ) -> Result<MachineClaims, Rejection> {
+        let (header, payload) = self.authenticate(token).await?;
+        if !machine::is_type(&header, kind) {
+            return Err(Rejection::TokenTypeInvalid);
+        }
+        let claims = Claims::from_json(decode_payload(payload)?)?;
+        MachineClaims::check(claims, kind, &self.rules, self.clock.unix_seconds())
+    }
+
+    /// What every token goes through first: the size cap, the header (once), the pinned
+    /// algorithm, no `crit`, the key by `kid`, and the signature. Returns the header and the
+    /// payload's base64url, both now authentic.
+    async fn authenticate<'t>(&self, token: &'t str) -> Result<(Header, &'t str), Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TokenTooLarge);
         }
@@ -129,18 +161,15 @@ impl Verifier {
         if !authentic {
             return Err(Rejection::SignatureInvalid);
         }
-        // From here on, header and payload are authentic. The token's type first: another
-        // kind of token is refused as such, whatever its claims.
-        if !is_session_type(&header) {
-            return Err(Rejection::TokenTypeInvalid);
-        }
-        let json = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| Rejection::TokenMalformed)?;
-        let claims = Claims::from_json(json)?;
-        claims.check(&self.rules, self.clock.unix_seconds())?;
-        Ok(claims)
+        Ok((header, payload))
     }
+}
+
+/// The payload's JSON.
+fn decode_payload(payload: &str) -> Result<Vec<u8>, Rejection> {
+    URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| Rejection::TokenMalformed)
 }
 
 /// `typ` absent or `JWT`, and Clerk's `cat` absent or a session's.

@@ -5,6 +5,7 @@
 mod docs;
 mod fuzz;
 mod jwks_cache;
+mod machine;
 mod secrets;
 mod store;
 mod svix;
