@@ -23,6 +23,8 @@ pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 pub const DEFAULT_SECRETS_CACHE_TTL_SECONDS: u64 = 300;
 /// Default shortest time between two forced secret re-reads.
 pub const DEFAULT_SECRETS_REFRESH_INTERVAL_SECONDS: u64 = 30;
+/// Default `MACHINE_TOKEN_CACHE_TTL_SECONDS`.
+pub const DEFAULT_MACHINE_TOKEN_CACHE_TTL_SECONDS: u64 = 60;
 
 /// What went wrong reading the configuration; always names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +126,9 @@ pub struct Config {
     /// `SECRETS_REFRESH_INTERVAL_SECONDS`: at most one forced re-read (rotation, a malformed
     /// key) per this interval.
     pub secrets_refresh_interval: Duration,
+    /// `MACHINE_TOKEN_CACHE_TTL_SECONDS`: how long an opaque machine token's verification
+    /// is reused per warm instance (at most until the token expires).
+    pub machine_token_cache_ttl: Duration,
     /// `USERS_TABLE`.
     pub users_table: Option<String>,
     /// `AUTO_APPROVE_USERS`: new users start approved (default true: open sign-up; false means
@@ -218,6 +223,10 @@ impl Config {
             secrets_refresh_interval: vars.positive_seconds(
                 "SECRETS_REFRESH_INTERVAL_SECONDS",
                 DEFAULT_SECRETS_REFRESH_INTERVAL_SECONDS,
+            )?,
+            machine_token_cache_ttl: vars.seconds(
+                "MACHINE_TOKEN_CACHE_TTL_SECONDS",
+                DEFAULT_MACHINE_TOKEN_CACHE_TTL_SECONDS,
             )?,
             users_table: vars.text("USERS_TABLE"),
             auto_approve_users: vars.flag("AUTO_APPROVE_USERS", true)?,

@@ -140,7 +140,13 @@ impl CallerContext {
     /// Clerk's `has()` on this context (the gate's own evaluator, [`Policy::check`]): for
     /// integrations behind the authorizer that decide more than the route policies do.
     pub fn has(&self, policy: &Policy) -> Result<(), PolicyDenial> {
-        let subject = Subject {
+        policy.check(&self.subject())
+    }
+
+    /// The caller as policies see it: the session's claims (none for a machine), the stored
+    /// admin flag, a machine token's scopes.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
             session: Session {
                 org_id: self.org_id.as_deref(),
                 org_role: self.org_role.as_deref(),
@@ -151,8 +157,7 @@ impl CallerContext {
             },
             is_admin: self.is_admin,
             scopes: self.machine.as_ref().map(|m| m.scopes.as_slice()),
-        };
-        policy.check(&subject)
+        }
     }
 
     /// The context map, absent values left out.

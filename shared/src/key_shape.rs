@@ -7,6 +7,7 @@
 //! - `CLERK_WEBHOOK_SECRET`: each entry `whsec_` followed by standard base64 (the signing
 //!   secret exactly as Clerk's dashboard shows it).
 //! - `CLERK_JWT_KEY`: a PEM RSA public key of 2048 to 8192 bits, read as the authorizer reads it.
+//! - `CLERK_MACHINE_SECRET_KEY`: `ak_`, then letters and digits.
 
 use crate::keys::RsaKey;
 use crate::svix::WebhookSecret;
@@ -31,6 +32,14 @@ pub fn secret_key(value: &str) -> Result<(), &'static str> {
         return Err("expected letters and digits after sk_test_ or sk_live_");
     }
     Ok(())
+}
+
+/// Checks a `CLERK_MACHINE_SECRET_KEY` value: `ak_`, then letters and digits.
+pub fn machine_secret_key(value: &str) -> Result<(), &'static str> {
+    match value.strip_prefix("ak_") {
+        Some(rest) if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()) => Ok(()),
+        _ => Err("expected ak_ followed by letters and digits"),
+    }
 }
 
 /// Checks one `CLERK_WEBHOOK_SECRET` entry.

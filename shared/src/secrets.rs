@@ -27,6 +27,8 @@ pub const SECRET_KEY_VAR: &str = "CLERK_SECRET_KEY";
 pub const WEBHOOK_SECRET_VAR: &str = "CLERK_WEBHOOK_SECRET";
 /// See [`SECRET_KEY_VAR`].
 pub const JWT_KEY_VAR: &str = "CLERK_JWT_KEY";
+/// See [`SECRET_KEY_VAR`]: a machine's secret key, which verifies opaque M2M tokens.
+pub const MACHINE_SECRET_KEY_VAR: &str = "CLERK_MACHINE_SECRET_KEY";
 
 /// At most one forced re-read per this interval, whether it succeeds or fails.
 pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -61,6 +63,9 @@ pub struct ClerkSecrets {
     pub webhook_secrets: Vec<Secret>,
     /// PEM public key for networkless token verification.
     pub jwt_key: Option<Secret>,
+    /// `ak_…`: a machine secret key, the credential for verifying opaque M2M tokens (the
+    /// secret key is used without one).
+    pub machine_secret_key: Option<Secret>,
     /// Keys given but not of their shape ([`crate::key_shape`]): their values are left out
     /// above (a webhook secret's well-formed entries are kept), so none is ever used.
     pub malformed: Vec<MalformedKey>,
@@ -74,6 +79,7 @@ impl ClerkSecrets {
             lookup(WEBHOOK_SECRET_VAR),
             lookup(JWT_KEY_VAR),
         )
+        .with_machine_secret_key(lookup(MACHINE_SECRET_KEY_VAR))
     }
 
     /// Parses a Secrets Manager `SecretString`.
@@ -98,7 +104,8 @@ impl ClerkSecrets {
             field(SECRET_KEY_VAR)?,
             field(WEBHOOK_SECRET_VAR)?,
             field(JWT_KEY_VAR)?,
-        ))
+        )
+        .with_machine_secret_key(field(MACHINE_SECRET_KEY_VAR)?))
     }
 
     fn from_values(
@@ -135,8 +142,24 @@ impl ClerkSecrets {
             secret_key,
             webhook_secrets,
             jwt_key,
+            machine_secret_key: None,
             malformed,
         }
+    }
+
+    /// These secrets with `CLERK_MACHINE_SECRET_KEY` read too (checked like the others).
+    fn with_machine_secret_key(mut self, value: Option<String>) -> Self {
+        let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        if let Some(value) = value {
+            match key_shape::machine_secret_key(&value) {
+                Ok(()) => self.machine_secret_key = Some(Secret::new(value)),
+                Err(reason) => self.malformed.push(MalformedKey {
+                    var: MACHINE_SECRET_KEY_VAR,
+                    reason,
+                }),
+            }
+        }
+        self
     }
 
     /// Why `var` was left out, when it was given but malformed.

@@ -57,9 +57,12 @@ pub enum Denial {
 }
 
 impl Denial {
-    /// Every denial (with the one infrastructure rejection), for the exhaustiveness tests.
+    /// Every denial (with the infrastructure rejections), for the exhaustiveness tests.
     pub const ALL: &[Denial] = &[
         Self::Keys(Rejection::JwksUnavailable),
+        Self::Keys(Rejection::BackendApiUnavailable),
+        Self::Keys(Rejection::BackendApiUnauthorized),
+        Self::Keys(Rejection::MachineLookupThrottled),
         Self::SecretsUnavailable,
         Self::ConfigInvalid,
         Self::JwtKeyMalformed,
@@ -162,6 +165,14 @@ mod tests {
             .iter()
             .filter(|r| r.is_infrastructure())
             .collect();
-        assert_eq!(infrastructure, [&Rejection::JwksUnavailable]);
+        assert_eq!(
+            infrastructure,
+            [
+                &Rejection::JwksUnavailable,
+                &Rejection::BackendApiUnavailable,
+                &Rejection::BackendApiUnauthorized,
+                &Rejection::MachineLookupThrottled
+            ]
+        );
     }
 }

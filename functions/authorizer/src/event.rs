@@ -16,6 +16,7 @@ use aws_lambda_events::apigw::{
 };
 use http::HeaderMap;
 use serde_json::{Map, Value, json};
+use shared::CallerContext;
 use shared::token::{Rejection, extract};
 
 use shared::policy::{RouteKey, method_and_path};
@@ -219,8 +220,8 @@ fn policy(method_arn: Option<&str>, decision: &Decision, context: Map<String, Va
         _ => deny_all(),
     };
     let principal = match decision {
-        Decision::Allow(identity, _) => identity.clerk_user_id.clone(),
-        Decision::Refused { context, .. } => context.clerk_user_id.clone(),
+        Decision::Allow(identity, _) => principal_of(identity),
+        Decision::Refused { context, .. } => principal_of(context),
         Decision::Forbidden {
             clerk_user_id: Some(id),
             ..
@@ -232,6 +233,14 @@ fn policy(method_arn: Option<&str>, decision: &Decision, context: Map<String, Va
     answer["policyDocument"]["Statement"] = Value::Array(statements);
     answer["context"] = Value::Object(context);
     answer
+}
+
+/// Who a REST answer is for: the Clerk user, else the machine token's subject.
+fn principal_of(caller: &CallerContext) -> String {
+    match &caller.machine {
+        Some(machine) if caller.clerk_user_id.is_empty() => machine.subject.clone(),
+        _ => caller.clerk_user_id.clone(),
+    }
 }
 
 /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/…` → `…:{api}/{stage}`, when the ARN

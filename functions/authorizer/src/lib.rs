@@ -5,18 +5,21 @@
 
 pub mod decision;
 pub mod event;
+pub mod machines;
 pub mod reach;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::policy::Subject;
+use shared::machine::cache::MachineTokenCache;
+use shared::machine::{Form, TokenType, recognize};
 use shared::secrets::{JWT_KEY_VAR, SECRET_KEY_VAR};
 use shared::services::SetupError;
 use shared::store::Refusal;
-use shared::token::Rejection;
-use shared::{CallerContext, ClerkSecrets, Config, ConfigError, Services, Verifier};
+use shared::token::{MachineJwt, Rejection};
+use shared::{CallerContext, ClerkSecrets, Config, ConfigError, Services, User, Verifier};
 
 pub use decision::{Decision, Denial};
 pub use event::Request;
@@ -30,6 +33,8 @@ pub struct Authorizer {
     // CLERK_JWT_KEY or secret key): reading them is network I/O that must not sit in init,
     // and a warm instance must not trust a revoked key until it recycles.
     verifier: Mutex<Option<Built>>,
+    /// Opaque machine tokens' answers, per warm instance.
+    machine_tokens: MachineTokenCache,
 }
 
 /// A verifier and the secrets it was built from.
@@ -56,7 +61,12 @@ pub fn check_config(config: &Config) -> Result<(), ConfigError> {
 impl Authorizer {
     /// Assembles the authorizer; nothing is fetched yet.
     pub fn new(services: Services) -> Self {
+        let limits = shared::machine::cache::Limits {
+            ttl: services.config.machine_token_cache_ttl,
+            ..Default::default()
+        };
         Self {
+            machine_tokens: MachineTokenCache::new(limits, Arc::clone(&services.clock)),
             services,
             verifier: Mutex::new(None),
         }
@@ -151,59 +161,148 @@ impl Authorizer {
             Ok(token) => token,
             Err(rejection) => return Decision::Unauthorized(rejection),
         };
+        let document = &self.services.config.route_policies;
+        let Ok(policy) = reach::policy(document, route) else {
+            return route_unknown(None);
+        };
+        // Which token types the route takes is decided from the token alone, before any
+        // key, secret or Backend API is touched.
+        let (token_type, form) = recognize(token);
+        if !reach::accepts(policy, token_type) {
+            return Decision::Unauthorized(Rejection::TokenTypeNotAccepted);
+        }
         let verifier = match self.verifier().await {
             Ok(verifier) => verifier,
             Err(reason) => return forbidden(reason, None),
         };
-        let verified = match verifier.verify(token).await {
-            Err(rejection) if rotation_may_explain(rejection) => {
-                match self.rotated(&verifier).await {
-                    Some(fresh) => fresh.verify(token).await,
-                    None => Err(rejection),
-                }
-            }
-            other => other,
-        };
-        let claims = match verified {
-            Ok(claims) => claims,
-            Err(rejection) if rejection.is_infrastructure() => {
-                return forbidden(Denial::Keys(rejection), None);
-            }
-            Err(rejection) => return Decision::Unauthorized(rejection),
-        };
-        let who = Some(claims.sub.clone());
-        let wanted = &self.services.config.context_claims;
-        let (context, is_admin) = match self.services.store.get_by_clerk_id(&claims.sub).await {
-            Err(error) => {
-                tracing::error!(%error, "user store unavailable");
-                return forbidden(Denial::StoreUnavailable, who);
-            }
-            // Not stored yet (the webhook is on its way): treat the caller as the record
-            // would be on creation, so a lazy sync cannot bypass manual approval.
-            Ok(None) if self.services.config.auto_approve_users => {
-                (decision::unsynced(&claims, wanted), false)
-            }
-            Ok(None) => return forbidden(Denial::User(Refusal::Unapproved), who),
-            Ok(Some(user)) => match user.refusal() {
-                Some(refusal) => return forbidden(Denial::User(refusal), who),
-                None => (decision::stored(&user, &claims, wanted), user.is_admin),
+        let context = match form {
+            None => match self.session(&verifier, token).await {
+                Ok(found) => found,
+                Err(decision) => return decision,
+            },
+            Some(form) => match self.machine(&verifier, token, token_type, form).await {
+                Ok(found) => found,
+                Err(decision) => return decision,
             },
         };
-        let subject = Subject::from_claims(&claims, is_admin);
-        match reach::decide(&self.services.config.route_policies, route, &subject) {
+        let who = (!context.clerk_user_id.is_empty()).then(|| context.clerk_user_id.clone());
+        match reach::decide(document, route, &context.subject(), token_type) {
             Ok((Ok(()), reach)) => Decision::Allow(context, reach),
             Ok((Err(denial), reach)) => Decision::Refused {
                 denial,
                 context,
                 reach,
             },
-            Err(RouteUnknown) => {
-                // A wiring mistake (an event without its route), never the caller's doing.
-                tracing::error!("route policies are set but the event names no route");
-                forbidden(Denial::ConfigInvalid, who)
-            }
+            Err(RouteUnknown) => route_unknown(who),
         }
     }
+
+    /// A session token's caller: verified (a rotated key re-read once), then the stored
+    /// user's flags.
+    async fn session(
+        &self,
+        verifier: &Arc<Verifier>,
+        token: &str,
+    ) -> Result<CallerContext, Decision> {
+        let claims = self
+            .verified(verifier, |v| async move { v.verify(token).await })
+            .await?;
+        let wanted = &self.services.config.context_claims;
+        match self.stored_user(&claims.sub).await? {
+            // Not stored yet (the webhook is on its way): treat the caller as the record
+            // would be on creation, so a lazy sync cannot bypass manual approval.
+            None => Ok(decision::unsynced(&claims, wanted)),
+            Some(user) => Ok(decision::stored(&user, &claims, wanted)),
+        }
+    }
+
+    /// A machine token's caller: a JWT verified with the session tokens' keys, an opaque
+    /// token by the Backend API (cached); a token issued to a user brings that user's
+    /// stored flags, enforced as for sessions.
+    async fn machine(
+        &self,
+        verifier: &Arc<Verifier>,
+        token: &str,
+        token_type: TokenType,
+        form: Form,
+    ) -> Result<CallerContext, Decision> {
+        let found = match form {
+            Form::Jwt => {
+                let kind = match token_type {
+                    TokenType::OAuthToken => MachineJwt::OAuth,
+                    _ => MachineJwt::M2m,
+                };
+                let claims = self
+                    .verified(verifier, |v| async move {
+                        v.verify_machine_jwt(token, kind).await
+                    })
+                    .await?;
+                machines::Found::from_jwt(token_type, claims)
+            }
+            Form::Opaque => {
+                let now = self.services.clock.unix_seconds();
+                let answer =
+                    machines::lookup(&self.services, &self.machine_tokens, token_type, token, now)
+                        .await?;
+                machines::Found::from_answer(
+                    answer,
+                    now,
+                    self.services.config.machine_token_cache_ttl,
+                )
+            }
+        };
+        let user = match found.user_subject() {
+            Some(clerk_user_id) => self.stored_user(clerk_user_id).await?,
+            None => None,
+        };
+        Ok(found.context(user.as_ref()))
+    }
+
+    /// Verifies with `verifier`, and once more with a fresh one when a key rotation would
+    /// explain the refusal.
+    async fn verified<T, F, Fut>(&self, verifier: &Arc<Verifier>, run: F) -> Result<T, Decision>
+    where
+        F: Fn(Arc<Verifier>) -> Fut,
+        Fut: Future<Output = Result<T, Rejection>>,
+    {
+        let outcome = match run(Arc::clone(verifier)).await {
+            Err(rejection) if rotation_may_explain(rejection) => match self.rotated(verifier).await
+            {
+                Some(fresh) => run(fresh).await,
+                None => Err(rejection),
+            },
+            other => other,
+        };
+        outcome.map_err(|rejection| match rejection {
+            rejection if rejection.is_infrastructure() => forbidden(Denial::Keys(rejection), None),
+            rejection => Decision::Unauthorized(rejection),
+        })
+    }
+
+    /// The stored user `clerk_user_id`, refused when its flags say so; `None` when not
+    /// stored yet and new users are approved automatically.
+    async fn stored_user(&self, clerk_user_id: &str) -> Result<Option<User>, Decision> {
+        let who = || Some(clerk_user_id.to_owned());
+        match self.services.store.get_by_clerk_id(clerk_user_id).await {
+            Err(error) => {
+                tracing::error!(%error, "user store unavailable");
+                Err(forbidden(Denial::StoreUnavailable, who()))
+            }
+            Ok(None) if self.services.config.auto_approve_users => Ok(None),
+            Ok(None) => Err(forbidden(Denial::User(Refusal::Unapproved), who())),
+            Ok(Some(user)) => match user.refusal() {
+                Some(refusal) => Err(forbidden(Denial::User(refusal), who())),
+                None => Ok(Some(user)),
+            },
+        }
+    }
+}
+
+/// A wiring mistake (an event without its route while route policies are set), never the
+/// caller's doing.
+fn route_unknown(who: Option<String>) -> Decision {
+    tracing::error!("route policies are set but the event names no route");
+    forbidden(Denial::ConfigInvalid, who)
 }
 
 /// Key secrets: what the verifier is built from besides the configuration (a key that
@@ -221,6 +320,11 @@ fn rotation_may_explain(rejection: Rejection) -> bool {
             | Rejection::KidUnknown
             | Rejection::JwksUnavailable
     )
+}
+
+/// A machine caller's subject, for the log (`-` for sessions).
+fn subject_of(caller: &CallerContext) -> &str {
+    caller.machine.as_ref().map_or("-", |m| m.subject.as_str())
 }
 
 fn forbidden(reason: Denial, clerk_user_id: Option<String>) -> Decision {
@@ -245,12 +349,12 @@ pub async fn handler(authorizer: &Authorizer, event: LambdaEvent<Value>) -> Resu
     let flavour = request.flavour();
     match &decision {
         Decision::Allow(identity, _) => tracing::info!(
-            %request_id, flavour, outcome = "allow", clerk_user_id = %identity.clerk_user_id, synced = identity.synced
+            %request_id, flavour, outcome = "allow", token_type = identity.token_type().as_str(), clerk_user_id = %identity.clerk_user_id, subject = subject_of(identity), synced = identity.synced
         ),
         Decision::Refused {
             denial, context, ..
         } => tracing::info!(
-            %request_id, flavour, outcome = "forbidden", reason = denial.code(), clerk_user_id = %context.clerk_user_id
+            %request_id, flavour, outcome = "forbidden", reason = denial.code(), token_type = context.token_type().as_str(), clerk_user_id = %context.clerk_user_id, subject = subject_of(context)
         ),
         Decision::Unauthorized(rejection) => {
             tracing::info!(%request_id, flavour, outcome = "unauthorized", reason = rejection.code())

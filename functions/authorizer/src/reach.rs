@@ -13,7 +13,8 @@
 
 use std::sync::Arc;
 
-use shared::policy::{PolicyDenial, PolicyDocument, RouteKey, Subject, pattern_covers};
+use shared::machine::TokenType;
+use shared::policy::{Policy, PolicyDenial, PolicyDocument, RouteKey, Subject, pattern_covers};
 
 /// The route of a request, as the event names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,12 +41,40 @@ pub enum Reach {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteUnknown;
 
+/// The policy of this request's route (`None`: the route has none), found as API Gateway
+/// routes the request.
+pub fn policy<'d>(
+    document: &'d PolicyDocument,
+    route: &Route<'_>,
+) -> Result<Option<&'d Policy>, RouteUnknown> {
+    if document.is_empty() {
+        return Ok(None);
+    }
+    match route {
+        Route::Key(None) | Route::Request(None) => Err(RouteUnknown),
+        Route::Key(Some(key)) => Ok(document.for_route_key(key)),
+        Route::Request(Some((method, path))) => {
+            Ok(document.for_request(method, path).map(|(_, p)| p))
+        }
+    }
+}
+
+/// Whether the route takes tokens of `token_type`: its policy's `accepts`, else session
+/// tokens only.
+pub fn accepts(policy: Option<&Policy>, token_type: TokenType) -> bool {
+    policy.map_or(token_type == TokenType::SessionToken, |p| {
+        p.accepts(token_type)
+    })
+}
+
 /// The caller's standing on this request's route: `Ok` when its policy (if any) passes, and
-/// what a REST answer may allow.
+/// what a REST answer may allow. A machine caller's REST answer covers this request only:
+/// every route without a policy refuses it, and no pattern can say "all but those".
 pub fn decide(
     document: &PolicyDocument,
     route: &Route<'_>,
     subject: &Subject<'_>,
+    token_type: TokenType,
 ) -> Result<(Result<(), PolicyDenial>, Reach), RouteUnknown> {
     if document.is_empty() {
         return Ok((Ok(()), Reach::Stage));
@@ -62,6 +91,9 @@ pub fn decide(
             let verdict = document
                 .for_request(method, path)
                 .map_or(Ok(()), |(_, p)| p.check(subject));
+            if token_type.is_machine() {
+                return Ok((verdict, Reach::ThisRequest));
+            }
             Ok((
                 verdict,
                 reach(document, subject, (method, path), verdict.is_ok()),
@@ -79,7 +111,8 @@ fn reach(
 ) -> Reach {
     let mut refused = Vec::new();
     for (_, policy, pattern) in document.routes_with_arn_patterns() {
-        if policy.check(subject).is_ok() {
+        // A route that takes no session tokens refuses this (session) caller too.
+        if policy.accepts(TokenType::SessionToken) && policy.check(subject).is_ok() {
             continue;
         }
         match pattern {
@@ -138,25 +171,33 @@ mod tests {
         let d = doc(r#"{"GET /users": {"admin": true}, "$default": {"admin": true}}"#);
         let key = |k: &str| Route::Key(Some(RouteKey::parse(k).unwrap()));
         assert_eq!(
-            decide(&d, &key("GET /users"), &member()),
+            decide(&d, &key("GET /users"), &member(), TokenType::SessionToken),
             Ok((Err(PolicyDenial::AdminRequired), Reach::Stage))
         );
         assert_eq!(
-            decide(&d, &key("GET /users"), &admin()),
+            decide(&d, &key("GET /users"), &admin(), TokenType::SessionToken),
             Ok((Ok(()), Reach::Stage))
         );
         assert_eq!(
-            decide(&d, &key("$default"), &member()),
+            decide(&d, &key("$default"), &member(), TokenType::SessionToken),
             Ok((Err(PolicyDenial::AdminRequired), Reach::Stage))
         );
         assert_eq!(
-            decide(&d, &key("GET /me"), &member()),
+            decide(&d, &key("GET /me"), &member(), TokenType::SessionToken),
             Ok((Ok(()), Reach::Stage))
         );
-        assert_eq!(decide(&d, &Route::Key(None), &member()), Err(RouteUnknown));
+        assert_eq!(
+            decide(&d, &Route::Key(None), &member(), TokenType::SessionToken),
+            Err(RouteUnknown)
+        );
         // No document: today's rule, whatever the event says.
         assert_eq!(
-            decide(&PolicyDocument::default(), &Route::Key(None), &member()),
+            decide(
+                &PolicyDocument::default(),
+                &Route::Key(None),
+                &member(),
+                TokenType::SessionToken
+            ),
             Ok((Ok(()), Reach::Stage))
         );
     }
@@ -166,23 +207,49 @@ mod tests {
         let d = doc(r#"{"GET /users": {"admin": true}, "ANY /admin/{proxy+}": {"admin": true}}"#);
         let refused = Reach::StageExcept(vec!["GET/users".into(), "*/admin/*".into()]);
         assert_eq!(
-            decide(&d, &request("GET", "/me"), &member()),
+            decide(
+                &d,
+                &request("GET", "/me"),
+                &member(),
+                TokenType::SessionToken
+            ),
             Ok((Ok(()), refused.clone()))
         );
         assert_eq!(
-            decide(&d, &request("POST", "/admin/x"), &member()),
+            decide(
+                &d,
+                &request("POST", "/admin/x"),
+                &member(),
+                TokenType::SessionToken
+            ),
             Ok((Err(PolicyDenial::AdminRequired), refused))
         );
         assert_eq!(
-            decide(&d, &request("GET", "/users"), &admin()),
+            decide(
+                &d,
+                &request("GET", "/users"),
+                &admin(),
+                TokenType::SessionToken
+            ),
             Ok((Ok(()), Reach::Stage))
         );
         assert_eq!(
-            decide(&d, &request("GET", "/x"), &member()).map(|d| d.0),
+            decide(
+                &d,
+                &request("GET", "/x"),
+                &member(),
+                TokenType::SessionToken
+            )
+            .map(|d| d.0),
             Ok(Ok(()))
         );
         assert_eq!(
-            decide(&d, &Route::Request(None), &member()),
+            decide(
+                &d,
+                &Route::Request(None),
+                &member(),
+                TokenType::SessionToken
+            ),
             Err(RouteUnknown)
         );
     }
@@ -195,11 +262,21 @@ mod tests {
         );
         let d2 = doc(r#"{"GET /users/{id}": {"admin": true}}"#);
         assert_eq!(
-            decide(&d2, &request("GET", "/users/1/avatar"), &member()),
+            decide(
+                &d2,
+                &request("GET", "/users/1/avatar"),
+                &member(),
+                TokenType::SessionToken
+            ),
             Ok((Ok(()), Reach::ThisRequest))
         );
         assert_eq!(
-            decide(&d, &request("GET", "/users/1"), &member()),
+            decide(
+                &d,
+                &request("GET", "/users/1"),
+                &member(),
+                TokenType::SessionToken
+            ),
             Ok((
                 Err(PolicyDenial::AdminRequired),
                 Reach::StageExcept(vec!["GET/users/*".into(), "GET/users/*/avatar".into()])
@@ -208,7 +285,12 @@ mod tests {
         // `$default` refusing: everything unlisted is refused.
         let d = doc(r#"{"GET /me": {"admin": true}, "$default": {"admin": true}}"#);
         assert_eq!(
-            decide(&d, &request("GET", "/other"), &member()),
+            decide(
+                &d,
+                &request("GET", "/other"),
+                &member(),
+                TokenType::SessionToken
+            ),
             Ok((Err(PolicyDenial::AdminRequired), Reach::ThisRequest))
         );
     }

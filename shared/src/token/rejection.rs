@@ -75,11 +75,31 @@ pub enum Rejection {
     /// Keys could not be obtained (key endpoint unreachable and nothing usable cached).
     #[error("signing keys unavailable")]
     JwksUnavailable,
+    /// The route does not take tokens of this type (its policy's `accepts`; session tokens
+    /// only by default). Decided from the token alone, before any key or network is used.
+    #[error("token type not accepted on this route")]
+    TokenTypeNotAccepted,
+    /// Clerk's Backend API does not know this opaque machine token (404, 400, not active).
+    #[error("machine token invalid")]
+    MachineTokenInvalid,
+    /// Clerk's Backend API says this machine token is revoked.
+    #[error("machine token revoked")]
+    MachineTokenRevoked,
+    /// Clerk's Backend API could not be asked (unreachable, timed out, rate limited,
+    /// failing, or answering another shape).
+    #[error("Backend API unavailable")]
+    BackendApiUnavailable,
+    /// Clerk's Backend API refused our credential (the secret or machine secret key).
+    #[error("Backend API refused our credential")]
+    BackendApiUnauthorized,
+    /// This instance's ration of Backend API lookups is spent (a flood of unknown tokens).
+    #[error("machine token lookups rationed")]
+    MachineLookupThrottled,
 }
 
 impl Rejection {
     /// Every variant, for exhaustive tests and documentation.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 29] = [
         Self::TokenMissing,
         Self::AuthorizationInvalid,
         Self::TokenTooLarge,
@@ -103,6 +123,12 @@ impl Rejection {
         Self::SessionStatusInvalid,
         Self::TokenLifetimeTooLong,
         Self::JwksUnavailable,
+        Self::TokenTypeNotAccepted,
+        Self::MachineTokenInvalid,
+        Self::MachineTokenRevoked,
+        Self::BackendApiUnavailable,
+        Self::BackendApiUnauthorized,
+        Self::MachineLookupThrottled,
     ];
 
     /// The stable reason code (kebab-case), safe to log and to return to clients.
@@ -131,12 +157,25 @@ impl Rejection {
             Self::SessionStatusInvalid => "session-status-invalid",
             Self::TokenLifetimeTooLong => "token-lifetime-too-long",
             Self::JwksUnavailable => "jwks-unavailable",
+            Self::TokenTypeNotAccepted => "token-type-not-accepted",
+            Self::MachineTokenInvalid => "machine-token-invalid",
+            Self::MachineTokenRevoked => "machine-token-revoked",
+            Self::BackendApiUnavailable => "backend-api-unavailable",
+            Self::BackendApiUnauthorized => "backend-api-unauthorized",
+            Self::MachineLookupThrottled => "machine-lookup-throttled",
         }
     }
 
-    /// True when the fault is ours (keys unreachable), not the token's.
+    /// True when the fault is ours (keys or the Backend API unreachable, our credential
+    /// refused, lookups rationed), not the token's: 403, fail closed.
     pub fn is_infrastructure(self) -> bool {
-        matches!(self, Self::JwksUnavailable)
+        matches!(
+            self,
+            Self::JwksUnavailable
+                | Self::BackendApiUnavailable
+                | Self::BackendApiUnauthorized
+                | Self::MachineLookupThrottled
+        )
     }
 }
 

@@ -46,11 +46,20 @@ pub struct Seen {
     /// The request target: path and query.
     pub path: String,
     pub authorization: Option<String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Clerk-API-Version`.
+    pub api_version: Option<String>,
+    /// The body, as text.
+    pub body: String,
 }
 
 #[derive(Default)]
 struct Routes {
     replies: HashMap<String, Reply>,
+    /// Replies chosen by the JSON body's credential field (`token`, `secret`,
+    /// `access_token`): the Backend API's verify endpoints.
+    by_body: HashMap<(String, String), Reply>,
     seen: Vec<Seen>,
 }
 
@@ -87,6 +96,17 @@ impl FakeClerk {
             .insert(path.to_owned(), reply);
     }
 
+    /// Answers a POST to `path` whose JSON body carries `credential` (as `token`, `secret` or
+    /// `access_token`, the fields of Clerk's verify endpoints) with `reply`; other bodies
+    /// get the Backend API's 404.
+    pub fn set_for_body(&self, path: &str, credential: &str, reply: Reply) {
+        self.routes
+            .lock()
+            .unwrap()
+            .by_body
+            .insert((path.to_owned(), credential.to_owned()), reply);
+    }
+
     /// Serves a JWKS of `keys` at `path`.
     pub fn serve_keys(&self, path: &str, keys: &[&TestKey]) {
         let jwks = json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() });
@@ -116,18 +136,29 @@ async fn answer(req: Request<Bytes>, routes: Arc<Mutex<Routes>>) -> Response<Ful
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let text = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let body = String::from_utf8_lossy(req.body()).into_owned();
+    let credential = serde_json::from_str::<Value>(&body).ok().and_then(|json| {
+        ["token", "secret", "access_token"]
+            .iter()
+            .find_map(|field| json.get(*field).and_then(Value::as_str).map(str::to_owned))
+    });
     let reply = {
         let mut routes = routes.lock().unwrap();
         routes.seen.push(Seen {
             method: req.method().to_string(),
             path: path.clone(),
-            authorization,
+            authorization: text(header::AUTHORIZATION.as_str()),
+            content_type: text(header::CONTENT_TYPE.as_str()),
+            api_version: text("clerk-api-version"),
+            body,
         });
-        routes.replies.get(&path).cloned()
+        let by_body = credential.and_then(|c| routes.by_body.get(&(path.clone(), c)).cloned());
+        by_body.or_else(|| routes.replies.get(&path).cloned())
     };
     let reply = reply.unwrap_or_else(|| {
         Reply::json(

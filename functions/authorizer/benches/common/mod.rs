@@ -3,7 +3,8 @@
 use authorizer::{Decision, Request, decision, reach};
 use serde_json::{Value, json};
 use shared::Verifier;
-use shared::policy::{PolicyDocument, Subject};
+use shared::machine::recognize;
+use shared::policy::PolicyDocument;
 use testkit::bench::ready;
 
 /// One event per flavour, to the 11th of the 20 routes, with `token` as bearer.
@@ -34,16 +35,19 @@ impl Events {
 }
 
 /// One warm decision, as `authorizer::handler` makes it minus the store's `GetItem` (the
-/// same call with or without policies): read the request, its token and route, verify,
-/// build the context, check the route's policy (and, for REST, what the cached answer may
+/// same call with or without policies): read the request, its token and route, tell the
+/// token's type and check the route takes it, verify, build the context, check the route's policy (and, for REST, what the cached answer may
 /// allow across every route), write the answer.
 pub fn decide(verifier: &Verifier, document: &PolicyDocument, event: &Value) -> Value {
     let request = Request::parse(event.clone()).unwrap();
     let token = request.token().unwrap();
+    let route = request.route();
+    let (token_type, _) = recognize(token);
+    let policy = reach::policy(document, &route).unwrap();
+    assert!(reach::accepts(policy, token_type));
     let claims = ready(verifier.verify(token)).unwrap();
     let context = decision::unsynced(&claims, &[]);
-    let subject = Subject::from_claims(&claims, false);
-    let (verdict, reach) = reach::decide(document, &request.route(), &subject).unwrap();
+    let (verdict, reach) = reach::decide(document, &route, &context.subject(), token_type).unwrap();
     let decision = match verdict {
         Ok(()) => Decision::Allow(context, reach),
         Err(denial) => Decision::Refused {

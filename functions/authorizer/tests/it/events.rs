@@ -125,6 +125,7 @@ async fn active_user_is_allowed_with_context_in_every_flavour() {
                 // The token's fva (a first factor, no second), for reverification checks.
                 "factor_age_minutes": "0,-1",
                 "synced": "true",
+                "token_type": "session_token",
                 "token_exp": (NOW + 60).to_string(),
             }),
             "{flavour}"
@@ -345,6 +346,7 @@ async fn a_user_not_synced_yet_is_allowed_to_reach_the_lazy_sync() {
         json!({
             "clerk_user_id": "user_new", "is_admin": "false", "session_id": "sess_test",
             "factor_age_minutes": "0,-1", "synced": "false", "token_exp": (NOW + 60).to_string(),
+            "token_type": "session_token",
         })
     );
 }

@@ -4,5 +4,6 @@
 
 mod events;
 mod fuzz;
+mod machines;
 mod policies;
 mod runtime_api;
