@@ -23,6 +23,9 @@ pub enum Code {
     Unauthenticated,
     /// `admin-required` (403).
     AdminRequired,
+    /// `machine-caller` (403): a machine token whose subject is no user (an M2M token, a
+    /// machine's or organization's API key) has no record here.
+    MachineCaller,
     /// `route-not-found` (404).
     RouteNotFound,
     /// `user-not-found` (404).
@@ -71,6 +74,7 @@ impl Code {
         Self::LimitInvalid,
         Self::Unauthenticated,
         Self::AdminRequired,
+        Self::MachineCaller,
         Self::RouteNotFound,
         Self::UserNotFound,
         Self::SelfDeactivation,
@@ -100,7 +104,7 @@ impl Code {
                 400
             }
             Self::Unauthenticated => 401,
-            Self::AdminRequired => 403,
+            Self::AdminRequired | Self::MachineCaller => 403,
             Self::RouteNotFound | Self::UserNotFound => 404,
             Self::SelfDeactivation | Self::SelfDemotion | Self::UserDeleted => 409,
             Self::BodyTooLarge => 413,
@@ -122,6 +126,7 @@ impl Code {
             Self::LimitInvalid => "limit-invalid",
             Self::Unauthenticated => "unauthenticated",
             Self::AdminRequired => "admin-required",
+            Self::MachineCaller => "machine-caller",
             Self::RouteNotFound => "route-not-found",
             Self::UserNotFound => "user-not-found",
             Self::SelfDeactivation => "self-deactivation",

@@ -822,3 +822,68 @@ async fn a_malformed_secret_key_is_500_secret_key_malformed() {
     let paged = call(&f.users, Call::get("/users?limit=1", ctx(&admin))).await;
     assert_eq!((paged.status, paged.code()), (500, "secret-key-malformed"));
 }
+
+/// A machine caller (a route whose policy accepts machine tokens) speaks for a user or for
+/// no one: a user's API key or OAuth token is that user here, an M2M token has no record.
+#[tokio::test]
+async fn machine_callers_are_their_user_or_refused() {
+    let f = fixture(&[]).await;
+    let ann = add(&f.store, "user_keyholder", "keys@example.com", false).await;
+    let machine = |token_type: &str, subject: &str, user: Option<&User>| {
+        let mut c = match user {
+            Some(user) => ctx(user).unwrap(),
+            None => {
+                json!({ "is_admin": "false", "synced": "true", "token_exp": (support::NOW + 60).to_string() })
+            }
+        };
+        c["token_type"] = json!(token_type);
+        c["subject"] = json!(subject);
+        c["scopes"] = json!("reports:read");
+        c
+    };
+    // The user's API key: `/me` is the user.
+    let me = call(
+        &f.users,
+        Call::get(
+            "/me",
+            Some(machine("api_key", "user_keyholder", Some(&ann))),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (me.status, me.json["clerk_user_id"].as_str()),
+        (200, Some("user_keyholder"))
+    );
+    // An M2M token, an organization's API key: no user, 403 on every route.
+    for (token_type, subject) in [
+        ("m2m_token", "mch_2vYVtestTESTtestTESTtestRUN"),
+        ("api_key", "org_2vYVtestTESTtestTESTtestORG"),
+    ] {
+        for path in ["/me", "/protected", "/users"] {
+            let answer = call(
+                &f.users,
+                Call::get(path, Some(machine(token_type, subject, None))),
+            )
+            .await;
+            assert_eq!(
+                (answer.status, answer.code()),
+                (403, "machine-caller"),
+                "{token_type} {path}"
+            );
+        }
+    }
+    // Expired first: a stale machine context is 401 like any other.
+    let mut stale = machine("m2m_token", "mch_2vYVtestTESTtestTESTtestRUN", None);
+    stale["token_exp"] = json!((support::NOW - 3600).to_string());
+    let answer = call(&f.users, Call::get("/me", Some(stale))).await;
+    assert_eq!((answer.status, answer.code()), (401, "token-expired"));
+    // A session context without a user id is no caller, as before.
+    let mut no_user = machine("session_token", "mch_x", None);
+    no_user.as_object_mut().unwrap().remove("subject");
+    let answer = call(&f.users, Call::get("/me", Some(no_user))).await;
+    assert_eq!((answer.status, answer.code()), (401, "unauthenticated"));
+    assert!(
+        f.clerk.seen().is_empty(),
+        "no Backend API call for a machine caller"
+    );
+}
