@@ -19,6 +19,7 @@ FLOORS = {
     "verify": "rsa_verify_floor",
     "decision_http": "no_policies",
     "decision_rest": "no_policies",
+    "machine_cache": "hashmap_floor",
 }
 
 

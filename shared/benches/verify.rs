@@ -9,8 +9,13 @@
 //! - `verifier_jwks_warm_20_route_policies`: the same, then the route's policy found among a
 //!   20-route `ROUTE_POLICIES` document and checked (the authorizer's added work per request);
 //! - `verifier_pem`: `Verifier::verify`, key from `CLERK_JWT_KEY`;
+//! - `verifier_m2m_jwt_warm`: `Verifier::verify_machine_jwt` of an M2M JWT, same key;
 //! - `jsonwebtoken_decode`: plain jsonwebtoken 11 `decode` on its own aws-lc-rs provider, with a
 //!   cached `DecodingKey`, for comparison.
+//!
+//! Group `machine_cache`: an opaque machine token's answer from a warm
+//! `MachineTokenCache` (`cache_hit`) against a plain `HashMap` lookup by the token
+//! (`hashmap_floor`).
 //!
 //! `tools/bench-report.py` turns the results into the ratios in BENCHMARKS.md.
 
@@ -23,8 +28,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::keys::RsaKey;
+use shared::machine::TokenType;
 use shared::policy::{RouteKey, Subject};
-use testkit::bench::{Fixture, ISSUER, ready, twenty_routes};
+use shared::token::MachineJwt;
+use testkit::bench::{Fixture, ISSUER, ready, twenty_routes, warm_machine_cache};
 
 fn bench(c: &mut Criterion) {
     let Fixture {
@@ -32,6 +39,7 @@ fn bench(c: &mut Criterion) {
         token,
         jwks: jwks_verifier,
         pem: pem_verifier,
+        m2m_token,
     } = Fixture::new();
     let (signing_input, signature_b64) = token.rsplit_once('.').unwrap();
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).unwrap();
@@ -90,12 +98,35 @@ fn bench(c: &mut Criterion) {
             policy.check(&subject).unwrap();
         })
     });
+    // A machine JWT through the same keys: M2M (header category, `mch_` subject, scopes).
+    group.bench_function("verifier_m2m_jwt_warm", |b| {
+        b.iter(|| {
+            ready(jwks_verifier.verify_machine_jwt(black_box(&m2m_token), MachineJwt::M2m)).unwrap()
+        })
+    });
     group.bench_function("verifier_pem", |b| {
         b.iter(|| ready(pem_verifier.verify(black_box(&token))).unwrap())
     });
     group.bench_function("jsonwebtoken_decode", |b| {
         b.iter(|| {
             jsonwebtoken::decode::<serde_json::Value>(black_box(&token), &jwt_key, &validation)
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    // An opaque machine token's answer from a warm cache (keyed hash, lock, map, clone)
+    // against the cheapest lookup there is: a plain map by the token itself.
+    let (cache, map, secret) = warm_machine_cache();
+    let mut group = c.benchmark_group("machine_cache");
+    group.bench_function("hashmap_floor", |b| {
+        b.iter(|| map.get(black_box(secret)).cloned().unwrap())
+    });
+    group.bench_function("cache_hit", |b| {
+        b.iter(|| {
+            let lookup = || async { unreachable!("a warm cache asks nothing") };
+            ready(cache.get(TokenType::ApiKey, black_box(secret), lookup))
+                .unwrap()
                 .unwrap()
         })
     });

@@ -25,14 +25,19 @@ use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPubli
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Events, decide};
+use shared::machine::TokenType;
 use shared::policy::PolicyDocument;
-use testkit::bench::{Fixture, ready, twenty_routes};
+use shared::token::MachineJwt;
+use testkit::bench::{Fixture, ready, twenty_routes, warm_machine_cache};
 
 /// Every row, by its benchmark name.
 pub const ROWS: &[&str] = &[
     "verify/rsa_verify_floor",
     "verify/verifier_jwks_warm",
     "verify/verifier_pem",
+    "verify/verifier_m2m_jwt_warm",
+    "machine_cache/hashmap_floor",
+    "machine_cache/cache_hit",
     "decision_http/no_policies",
     "decision_http/20_route_policies",
     "decision_rest/no_policies",
@@ -85,6 +90,7 @@ fn measure(row: &str, iterations: u32) {
     let parsed = floor_key(&fixture);
     let events = Events::new(&fixture.token);
     let (none, twenty) = (PolicyDocument::default(), twenty_routes());
+    let (cache, map, secret) = warm_machine_cache();
     let token = fixture.token.as_str();
     let verify = |verifier| {
         move || {
@@ -101,6 +107,20 @@ fn measure(row: &str, iterations: u32) {
         }),
         "verify/verifier_jwks_warm" => Box::new(verify(&fixture.jwks)),
         "verify/verifier_pem" => Box::new(verify(&fixture.pem)),
+        "verify/verifier_m2m_jwt_warm" => Box::new(|| {
+            let verified = fixture
+                .jwks
+                .verify_machine_jwt(black_box(&fixture.m2m_token), MachineJwt::M2m);
+            drop(black_box(ready(verified).unwrap()))
+        }),
+        "machine_cache/hashmap_floor" => {
+            Box::new(|| drop(black_box(map.get(black_box(secret)).cloned().unwrap())))
+        }
+        "machine_cache/cache_hit" => Box::new(|| {
+            let lookup = || async { unreachable!("a warm cache asks nothing") };
+            let hit = cache.get(TokenType::ApiKey, black_box(secret), lookup);
+            drop(black_box(ready(hit).unwrap().unwrap()))
+        }),
         "decision_http/no_policies" => {
             Box::new(|| drop(decide(&fixture.jwks, &none, black_box(&events.http))))
         }

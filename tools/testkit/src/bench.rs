@@ -10,6 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use shared::clock::{Clock, SystemClock};
 use shared::http;
 use shared::keys::{CachePolicy, JwksCache, KeySource};
+use shared::machine::TokenType;
+use shared::machine::backend::MachineToken;
+use shared::machine::cache::{Limits, MachineTokenCache};
 use shared::policy::PolicyDocument;
 use shared::token::{Keys, Rules};
 use shared::{Secret, Verifier};
@@ -51,6 +54,8 @@ pub struct Fixture {
     pub jwks: Verifier,
     /// The key from its PEM (`CLERK_JWT_KEY`).
     pub pem: Verifier,
+    /// An M2M JWT (`mockM2MJwtPayload`'s shape) signed with the same key, valid for an hour.
+    pub m2m_token: String,
 }
 
 impl Fixture {
@@ -66,6 +71,13 @@ impl Fixture {
         claims["fea"] = serde_json::json!("o:resource10,u:beta");
         claims["o"] = serde_json::json!({ "id": "org_bench", "slg": "bench", "rol": "member", "per": "read,manage", "fpm": "1" });
         let token = key.sign(&key.session_header(), &claims);
+        let m2m_header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": "ins_bench", "cat": "cl_B7d4PD333AAA" });
+        let m2m_claims = serde_json::json!({
+            "iss": ISSUER, "sub": "mch_2vYVtestTESTtestTESTtestTESTtest",
+            "aud": ["mch_1xxxxx", "mch_2xxxxx"], "exp": now + 3600, "iat": now, "nbf": now - 10,
+            "jti": "mt_2xKa9Bgv7NxMRDFyQw8LpZ3cTmU1vHjE", "scopes": "mch_1xxxxx mch_2xxxxx"
+        });
+        let m2m_token = key.sign(&m2m_header, &m2m_claims);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -98,6 +110,7 @@ impl Fixture {
             token,
             jwks,
             pem,
+            m2m_token,
         }
     }
 }
@@ -106,6 +119,32 @@ impl Default for Fixture {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A warm machine token cache holding one API key's answer, and the same answer in a plain
+/// map, for comparing a cache hit with the cheapest lookup there is.
+pub fn warm_machine_cache() -> (
+    MachineTokenCache,
+    std::collections::HashMap<String, MachineToken>,
+    &'static str,
+) {
+    let secret = "ak_2vYVtestTESTtestTESTtestTESTtest0123456789";
+    let answer = MachineToken {
+        token_type: TokenType::ApiKey,
+        id: "ak_ey966f1b1xf93586b2debdcadb0b3bd1".into(),
+        subject: "user_2vYVtestTESTtestTESTtestTESTtest".into(),
+        scopes: vec!["read:foo".into(), "write:bar".into()],
+        client_id: None,
+        expiration_ms: None,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let cache = MachineTokenCache::new(Limits::default(), clock);
+    let stored = answer.clone();
+    ready(cache.get(TokenType::ApiKey, secret, || async { Ok(Ok(stored)) }))
+        .unwrap()
+        .unwrap();
+    let map = std::collections::HashMap::from([(secret.to_owned(), answer)]);
+    (cache, map, secret)
 }
 
 /// `ROUTE_POLICIES` with 20 routes `GET /resource{i}/{id}`, each asking
