@@ -22,6 +22,12 @@ pub const MEMBER: &str = "user_dev_member";
 pub const ADMIN: &str = "user_dev_admin";
 /// How long development tokens stay valid (real Clerk tokens: 60 s).
 pub const DEV_TOKEN_SECONDS: i64 = 3600;
+/// The development machine that calls with M2M tokens.
+pub const DEV_MACHINE: &str = "mch_dev_jobrunner";
+/// `ROUTE_POLICIES` of the samples and the demo: the template's default document, and
+/// `GET /protected` taking M2M tokens as well as sessions (its integration, the users API,
+/// has no record of machines and answers them `machine-caller`: the gate's decision shows).
+pub const DEV_ROUTE_POLICIES: &str = r#"{"GET /users": {"admin": true}, "PATCH /users/{id}": {"admin": true}, "GET /protected": {"accepts": ["session_token", "m2m_token"]}}"#;
 
 const AUTH_HTTP_V2: &str = include_str!("../../../functions/authorizer/tests/data/http_v2.json");
 const AUTH_REST_TOKEN: &str =
@@ -66,6 +72,19 @@ pub fn dev_token(key: &TestKey, sub: &str, now: i64) -> String {
     let mut claims = session_claims(DEV_ISSUER, sub, now);
     claims["exp"] = json!(now + DEV_TOKEN_SECONDS);
     key.sign(&key.session_header(), &claims)
+}
+
+/// A development M2M token (JWT) from [`DEV_MACHINE`], valid from `now` for
+/// [`DEV_TOKEN_SECONDS`], shaped as Clerk signs them (the M2M `cat` header, `mch_` subject,
+/// space-separated scopes).
+pub fn dev_m2m_token(key: &TestKey, now: i64) -> String {
+    let header =
+        json!({ "alg": "RS256", "typ": "JWT", "kid": "ins_dev_local", "cat": "cl_B7d4PD333AAA" });
+    let claims = json!({
+        "iss": DEV_ISSUER, "sub": DEV_MACHINE, "iat": now, "nbf": now - 10,
+        "exp": now + DEV_TOKEN_SECONDS, "jti": "mt_dev_sample", "scopes": "mch_dev_api"
+    });
+    key.sign(&header, &claims)
 }
 
 /// Every sample, in the order they must run.
@@ -145,6 +164,31 @@ pub fn samples(now: i64) -> Vec<Sample> {
                 expect,
             });
         }
+    }
+
+    // An M2M token: taken on a route whose policy accepts it, refused before anything is
+    // fetched on one that does not (401 token-type-not-accepted).
+    let m2m = dev_m2m_token(&key, now);
+    for (state, route_key, expect) in [
+        ("m2m-accepted", "GET /protected", Expect::Allow),
+        ("m2m-not-accepted", "GET /me", Expect::Unauthorized),
+    ] {
+        let mut event: Value =
+            serde_json::from_str(&AUTH_HTTP_V2.replace("{{TOKEN}}", &m2m)).unwrap_or_default();
+        event["routeKey"] = json!(route_key);
+        let path = route_key.trim_start_matches("GET ");
+        event["rawPath"] = json!(path);
+        event["routeArn"] = json!(format!(
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET{path}"
+        ));
+        event["requestContext"]["routeKey"] = json!(route_key);
+        event["requestContext"]["http"]["path"] = json!(path);
+        out.push(Sample {
+            file: format!("authorizer-http-v2-{state}.json"),
+            function: "authorizer",
+            event,
+            expect,
+        });
     }
 
     let users = |file: &str,

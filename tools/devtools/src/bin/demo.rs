@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use devtools::events::{DEV_PUBLISHABLE_KEY, DEV_WEBHOOK_SECRET, clerk_user, dev_key, dev_token};
+use devtools::events::{
+    DEV_MACHINE, DEV_PUBLISHABLE_KEY, DEV_ROUTE_POLICIES, DEV_WEBHOOK_SECRET, clerk_user, dev_key,
+    dev_m2m_token, dev_token,
+};
 use devtools::gateway::Gateway;
 use serde_json::{Value, json};
 
@@ -121,6 +124,8 @@ async fn run() -> Result<usize, String> {
             "CORS_ORIGINS".to_owned(),
             "http://localhost:5173".to_owned(),
         ),
+        // The template's policies, and GET /protected taking M2M tokens too.
+        ("ROUTE_POLICIES".to_owned(), DEV_ROUTE_POLICIES.to_owned()),
     ];
     let bin_dir = root.join("target/debug");
     println!(
@@ -232,6 +237,34 @@ async fn run() -> Result<usize, String> {
         403,
         status,
         &body["message"].to_string(),
+    );
+
+    // A machine caller: an M2M token is taken where a route's policy accepts it (the users
+    // API behind GET /protected then says it has no record of machines) and refused at the
+    // gate, before anything is fetched, where it does not.
+    let m2m = dev_m2m_token(&key, unix_now());
+    println!("    M2M token from {DEV_MACHINE}: {}…", &m2m[..24]);
+    let (status, body) = story
+        .send(reqwest::Method::GET, "/protected", Some(&m2m), None)
+        .await;
+    story.check(
+        "GET /protected with an M2M token: past the gate (accepts m2m_token), the users API has no machine records",
+        403,
+        status,
+        &body["code"].to_string(),
+    );
+    if body["code"] != "machine-caller" {
+        story.failures += 1;
+        println!("    expected the users API's machine-caller, got {body}");
+    }
+    let (status, _) = story
+        .send(reqwest::Method::GET, "/me", Some(&m2m), None)
+        .await;
+    story.check(
+        "GET /me with the M2M token: refused at the gate (token-type-not-accepted)",
+        401,
+        status,
+        "",
     );
 
     let deleted = json!({ "type": "user.deleted", "object": "event", "timestamp": unix_now(), "data": { "object": "user", "id": clerk_id, "deleted": true } });

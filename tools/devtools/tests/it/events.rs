@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use devtools::events::{DEV_PUBLISHABLE_KEY, Expect, normalized, samples};
+use devtools::events::{DEV_PUBLISHABLE_KEY, DEV_ROUTE_POLICIES, Expect, normalized, samples};
 use devtools::{Function, RuntimeApi};
 use serde_json::Value;
 
@@ -65,6 +65,7 @@ async fn every_event_produces_its_outcome_through_the_binaries() {
             DEV_PUBLISHABLE_KEY.to_owned(),
         ),
         ("USERS_TABLE".to_owned(), store.table().to_owned()),
+        ("ROUTE_POLICIES".to_owned(), DEV_ROUTE_POLICIES.to_owned()),
     ];
     let functions = ["authorizer", "webhook", "users"].map(|name| (name, env.clone(), false));
     run_every_sample(&functions, &store).await;
@@ -111,11 +112,16 @@ async fn env_json_is_all_a_sam_local_invoke_needs() {
         }
         (binary, env, true)
     });
-    let declared = devtools::template_routes().unwrap().environment;
+    let template = devtools::template_routes().unwrap();
     for (binary, env, _) in &functions {
+        // The globals, and the authorizer's own variables (ROUTE_POLICIES…) for it alone.
+        let declared = |name: &String| {
+            template.environment.contains(name)
+                || (*binary == "authorizer" && template.authorizer_environment.contains_key(name))
+        };
         for (name, _) in env.iter().filter(|(k, _)| !k.starts_with("AWS_")) {
             assert!(
-                declared.contains(name),
+                declared(name),
                 "{binary}: SAM passes only variables the template declares; {name} is not"
             );
         }
