@@ -157,6 +157,8 @@ impl CallerContext {
             },
             is_admin: self.is_admin,
             scopes: self.machine.as_ref().map(|m| m.scopes.as_slice()),
+            machine_id: self.machine.as_ref().and_then(|m| m.machine_id.as_deref()),
+            client_id: self.machine.as_ref().and_then(|m| m.client_id.as_deref()),
         }
     }
 

@@ -50,6 +50,9 @@ pub enum Denial {
     JwtKeyMalformed,
     /// `CLERK_SECRET_KEY` (the Backend API's JWKS credential) is given but malformed.
     SecretKeyMalformed,
+    /// `CLERK_MACHINE_SECRET_KEY` is given but malformed: opaque M2M tokens are refused
+    /// rather than verified with the secret key, which would accept any machine's token.
+    MachineSecretKeyMalformed,
     /// The user store could not be read.
     StoreUnavailable,
     /// The stored user (or, without auto-approval, a user not stored yet) may not come in.
@@ -67,6 +70,7 @@ impl Denial {
         Self::ConfigInvalid,
         Self::JwtKeyMalformed,
         Self::SecretKeyMalformed,
+        Self::MachineSecretKeyMalformed,
         Self::StoreUnavailable,
         Self::User(Refusal::Deleted),
         Self::User(Refusal::Inactive),
@@ -81,6 +85,7 @@ impl Denial {
             Self::ConfigInvalid => "config-invalid",
             Self::JwtKeyMalformed => "jwt-key-malformed",
             Self::SecretKeyMalformed => "secret-key-malformed",
+            Self::MachineSecretKeyMalformed => "machine-secret-key-malformed",
             Self::StoreUnavailable => "store-unavailable",
             Self::User(refusal) => refusal.code(),
         }

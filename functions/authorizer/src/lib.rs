@@ -15,7 +15,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::machine::cache::MachineTokenCache;
 use shared::machine::{Form, TokenType, recognize};
-use shared::secrets::{JWT_KEY_VAR, SECRET_KEY_VAR};
+use shared::secrets::{JWT_KEY_VAR, MACHINE_SECRET_KEY_VAR, SECRET_KEY_VAR};
 use shared::services::SetupError;
 use shared::store::Refusal;
 use shared::token::{MachineJwt, Rejection};
@@ -44,7 +44,7 @@ struct Built {
 }
 
 /// The keys this function uses: refused at start-up when malformed in the environment.
-pub const KEYS: &[&str] = &[JWT_KEY_VAR, SECRET_KEY_VAR];
+pub const KEYS: &[&str] = &[JWT_KEY_VAR, SECRET_KEY_VAR, MACHINE_SECRET_KEY_VAR];
 
 /// What must hold before the authorizer takes requests: the issuer tokens are checked
 /// against is known (`CLERK_PUBLISHABLE_KEY`, or `CLERK_ISSUER`). Without it every request
@@ -229,8 +229,12 @@ impl Authorizer {
         let found = match form {
             Form::Jwt => {
                 let kind = match token_type {
+                    TokenType::M2mToken => MachineJwt::M2m,
                     TokenType::OAuthToken => MachineJwt::OAuth,
-                    _ => MachineJwt::M2m,
+                    // Recognition gives no other JWT form; never verify one as another.
+                    TokenType::ApiKey | TokenType::SessionToken => {
+                        return Err(Decision::Unauthorized(Rejection::TokenTypeInvalid));
+                    }
                 };
                 let claims = self
                     .verified(verifier, |v| async move {

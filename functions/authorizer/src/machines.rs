@@ -8,6 +8,7 @@ use shared::context::MachineCaller;
 use shared::machine::TokenType;
 use shared::machine::backend::{self, BackendError, MachineToken, Refusal};
 use shared::machine::cache::{Answer, CacheError, MachineTokenCache};
+use shared::secrets::MACHINE_SECRET_KEY_VAR;
 use shared::token::{MachineClaims, Rejection};
 use shared::{CallerContext, Services, User};
 
@@ -91,6 +92,12 @@ fn caller(
     scopes: Vec<String>,
     client_id: Option<String>,
 ) -> MachineCaller {
+    // The context lists scopes comma-separated (and policies' scopes never hold a comma or
+    // space): one that does would read as two downstream, so it is left out.
+    let scopes = scopes
+        .into_iter()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b','))
+        .collect();
     MachineCaller {
         token_type,
         machine_id: subject.starts_with("mch_").then(|| subject.clone()),
@@ -121,7 +128,16 @@ pub async fn lookup(
         }
     })?;
     // An M2M token is verified with the machine's own secret key when there is one
-    // (`useMachineSecretKey`), else, like the other types, with the instance's.
+    // (`useMachineSecretKey`), else, like the other types, with the instance's. A machine
+    // key given but malformed is not replaced by the instance's: with that one, Clerk would
+    // vouch for any machine's token, not only those granted to this machine.
+    if token_type == TokenType::M2mToken && secrets.malformed(MACHINE_SECRET_KEY_VAR).is_some() {
+        tracing::error!("CLERK_MACHINE_SECRET_KEY is malformed: M2M tokens refused");
+        return Err(Decision::Forbidden {
+            reason: Denial::MachineSecretKeyMalformed,
+            clerk_user_id: None,
+        });
+    }
     let credential = match token_type {
         TokenType::M2mToken => secrets
             .machine_secret_key

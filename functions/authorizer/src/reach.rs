@@ -148,6 +148,8 @@ mod tests {
             session: Session::default(),
             is_admin: false,
             scopes: None,
+            machine_id: None,
+            client_id: None,
         }
     }
 
@@ -156,6 +158,8 @@ mod tests {
             session: Session::default(),
             is_admin: true,
             scopes: None,
+            machine_id: None,
+            client_id: None,
         }
     }
 

@@ -79,6 +79,19 @@ impl Users {
         // The caller's record as stored now, not as the authorizer saw it: API Gateway may
         // serve a cached allow for a while after the user was blocked or demoted.
         let me = self.caller_record(&caller).await?;
+        // A user's API key or OAuth token is that user for their own record, never for
+        // managing others': an application the admin authorized must not act as the admin.
+        let manages_others = match &route {
+            Route::ListUsers | Route::PatchUser(_) => true,
+            Route::GetUser(id) => !is_self(&me, id),
+            Route::Me | Route::Protected => false,
+        };
+        if caller.machine.is_some() && manages_others {
+            return Err(Problem::new(
+                Code::MachineCaller,
+                "Managing users takes the admin's session, not a machine token.",
+            ));
+        }
         match route {
             Route::Me => Ok(json_response(200, &view::user(&me))),
             Route::Protected => Ok(protected(&me)),

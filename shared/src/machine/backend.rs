@@ -164,8 +164,15 @@ pub async fn verify(
     let (Some(id), Some(subject)) = (answer.id, answer.subject) else {
         return Err(malformed());
     };
-    // The subject becomes a context value and, for users, a store key: Clerk's id shape.
-    if !crate::clerk::is_user_id(&subject) {
+    // The subject becomes a context value and, for users, a store key: Clerk's id shape,
+    // and the kind of subject the type has (an M2M token's is a machine, an OAuth token's a
+    // user, an API key's any of a user, an organization or a machine).
+    let prefixes: &[&str] = match kind {
+        TokenType::M2mToken => &["mch_"],
+        TokenType::OAuthToken => &["user_"],
+        _ => &["user_", "org_", "mch_"],
+    };
+    if !crate::clerk::is_user_id(&subject) || !prefixes.iter().any(|p| subject.starts_with(p)) {
         return Err(malformed());
     }
     Ok(Ok(MachineToken {

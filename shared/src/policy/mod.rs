@@ -49,6 +49,10 @@ pub enum PolicyDenial {
     ReverificationRequired,
     /// A scope asked for is not granted to the machine token (or the caller is a session).
     ScopeRequired,
+    /// The machine token is not from one of the machines listed.
+    MachineNotAllowed,
+    /// The OAuth access token was not issued to one of the applications listed.
+    ClientNotAllowed,
 }
 
 impl PolicyDenial {
@@ -62,6 +66,8 @@ impl PolicyDenial {
         Self::AdminRequired,
         Self::ReverificationRequired,
         Self::ScopeRequired,
+        Self::MachineNotAllowed,
+        Self::ClientNotAllowed,
     ];
 
     /// The stable reason code.
@@ -75,6 +81,8 @@ impl PolicyDenial {
             Self::AdminRequired => "admin-required",
             Self::ReverificationRequired => "reverification-required",
             Self::ScopeRequired => "scope-required",
+            Self::MachineNotAllowed => "machine-not-allowed",
+            Self::ClientNotAllowed => "client-not-allowed",
         }
     }
 }
@@ -141,6 +149,10 @@ pub struct Policy {
     pub any_of: Vec<Policy>,
     /// `scopes`: each one granted to the machine token.
     pub scopes: Vec<String>,
+    /// `machines`: the machine token comes from one of these (`mch_…`).
+    pub machines: Vec<String>,
+    /// `clients`: the OAuth access token was issued to one of these applications.
+    pub clients: Vec<String>,
     /// `accepts`: the token types the route takes (a route's own policy only; `None` is
     /// session tokens only).
     pub accepts: Option<Vec<TokenType>>,
@@ -155,6 +167,10 @@ pub struct Subject<'a> {
     pub is_admin: bool,
     /// The scopes granted to a machine token; `None` for a session.
     pub scopes: Option<&'a [String]>,
+    /// The machine a machine token speaks for (`mch_…`).
+    pub machine_id: Option<&'a str>,
+    /// The OAuth application an access token was issued to.
+    pub client_id: Option<&'a str>,
 }
 
 impl<'a> Subject<'a> {
@@ -172,6 +188,8 @@ impl<'a> Subject<'a> {
             },
             is_admin,
             scopes: None,
+            machine_id: None,
+            client_id: None,
         }
     }
 }
@@ -226,6 +244,14 @@ impl Policy {
             if !self.scopes.iter().all(|scope| granted.contains(scope)) {
                 return Err(PolicyDenial::ScopeRequired);
             }
+        }
+        let listed =
+            |list: &[String], id: Option<&str>| id.is_some_and(|id| list.iter().any(|l| l == id));
+        if !self.machines.is_empty() && !listed(&self.machines, subject.machine_id) {
+            return Err(PolicyDenial::MachineNotAllowed);
+        }
+        if !self.clients.is_empty() && !listed(&self.clients, subject.client_id) {
+            return Err(PolicyDenial::ClientNotAllowed);
         }
         // None passing: the first alternative's denial.
         let mut alternatives = self.any_of.iter().map(|p| p.check(subject));
@@ -398,6 +424,8 @@ const KEYS: &[&str] = &[
     "admin",
     "any_of",
     "scopes",
+    "machines",
+    "clients",
     "accepts",
 ];
 
@@ -412,7 +440,7 @@ fn parse_policy(value: &Value, entry: &str, depth: usize) -> Result<Policy, Poli
     if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(refuse(
             &format!(".{unknown}"),
-            "unknown key (role, permission, feature, plan, reverification, admin, any_of, scopes, accepts)",
+            "unknown key (role, permission, feature, plan, reverification, admin, any_of, scopes, machines, clients, accepts)",
         ));
     }
     if map.is_empty() {
@@ -471,6 +499,25 @@ fn parse_policy(value: &Value, entry: &str, depth: usize) -> Result<Policy, Poli
         None => Vec::new(),
         Some(value) => parse_scopes(value).map_err(|reason| refuse(".scopes", reason))?,
     };
+    let ids = |key: &str, prefix: &'static str| -> Result<Vec<String>, PolicyError> {
+        match map.get(key) {
+            None => Ok(Vec::new()),
+            Some(value) => parse_scopes(value)
+                .ok()
+                .filter(|ids| {
+                    ids.iter()
+                        .all(|id| id.starts_with(prefix) && id.len() > prefix.len())
+                })
+                .ok_or_else(|| {
+                    refuse(
+                        &format!(".{key}"),
+                        &format!("expected a non-empty array of ids ({prefix}…)"),
+                    )
+                }),
+        }
+    };
+    let machines = ids("machines", "mch_")?;
+    let clients = ids("clients", "")?;
     let reverification = map
         .get("reverification")
         .map(|v| parse_reverification(v).map_err(|reason| refuse(".reverification", reason)))
@@ -484,6 +531,8 @@ fn parse_policy(value: &Value, entry: &str, depth: usize) -> Result<Policy, Poli
         admin,
         any_of,
         scopes,
+        machines,
+        clients,
         accepts,
     })
 }

@@ -20,6 +20,8 @@ struct S {
     is_admin: bool,
     /// A machine token's granted scopes (`None`: a session).
     scopes: Option<Vec<String>>,
+    machine_id: Option<&'static str>,
+    client_id: Option<&'static str>,
 }
 
 impl S {
@@ -46,6 +48,8 @@ impl S {
             },
             is_admin: self.is_admin,
             scopes: self.scopes.as_deref(),
+            machine_id: self.machine_id,
+            client_id: self.client_id,
         };
         policy.check(&subject)
     }
@@ -705,4 +709,48 @@ fn machine_keys_refused_at_start_up() {
             .contains("session_token, m2m_token, api_key, oauth_token"),
         "{error}"
     );
+}
+
+#[test]
+fn machines_and_clients_name_who_may_call() {
+    let runner = S {
+        machine_id: Some("mch_runner"),
+        ..machine(&[])
+    };
+    let app = S {
+        client_id: Some("client_calendar"),
+        ..machine(&["calendar:read"])
+    };
+    let machines = json!({ "machines": ["mch_runner", "mch_other"] });
+    assert_eq!(runner.check(machines.clone()), Ok(()));
+    assert_eq!(
+        app.check(machines.clone()),
+        Err(PolicyDenial::MachineNotAllowed)
+    );
+    assert_eq!(
+        S::default().check(machines),
+        Err(PolicyDenial::MachineNotAllowed)
+    );
+    let clients = json!({ "clients": ["client_calendar"], "scopes": ["calendar:read"] });
+    assert_eq!(app.check(clients.clone()), Ok(()));
+    assert_eq!(runner.check(clients), Err(PolicyDenial::ScopeRequired));
+    assert_eq!(
+        runner.check(json!({ "clients": ["client_calendar"] })),
+        Err(PolicyDenial::ClientNotAllowed)
+    );
+    // Either a certified scope or a named machine.
+    let either =
+        json!({ "any_of": [{ "scopes": ["mch_receiver"] }, { "machines": ["mch_runner"] }] });
+    assert_eq!(runner.check(either.clone()), Ok(()));
+    assert_eq!(machine(&["mch_receiver"]).check(either), Ok(()));
+    for (value, entry) in [
+        (json!({ "machines": [] }), "test.machines"),
+        (json!({ "machines": ["user_1"] }), "test.machines"),
+        (json!({ "machines": ["mch_"] }), "test.machines"),
+        (json!({ "clients": [""] }), "test.clients"),
+        (json!({ "clients": "client_1" }), "test.clients"),
+    ] {
+        let error = parse_policy(&value, "test", 0).unwrap_err();
+        assert_eq!(error.entry, entry, "{value}: {error}");
+    }
 }

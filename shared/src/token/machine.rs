@@ -3,8 +3,11 @@
 //! e21ae9a):
 //!
 //! - **M2M** (`verifyM2MJwt`): `typ` absent or `JWT`, Clerk's `cat` absent or the M2M
-//!   category; the subject a machine (`mch_…`); scopes from the space-separated `scopes`
-//!   claim, else `aud` (`M2MToken.fromJwtPayload`).
+//!   category; the subject a machine (`mch_…`). **No scopes**: Clerk's SDK reads them from
+//!   the `scopes` claim, else `aud` (`M2MToken.fromJwtPayload`), but both are custom claims
+//!   whoever mints the token chooses ("neither reserved nor auto-added", `M2MToken.ts`), so
+//!   any machine of the instance could grant itself any scope. A route restricts M2M JWTs
+//!   by the machine (`machines` in its policy), which Clerk's signature does vouch for.
 //! - **OAuth access tokens** (`verifyOAuthJwt`): `typ` exactly `at+jwt` or
 //!   `application/at+jwt`; the subject a user; scopes from the `scp` array, else the
 //!   space-separated `scope` (`IdPOAuthAccessToken.fromJwtPayload`); `client_id`.
@@ -82,7 +85,7 @@ impl MachineClaims {
         if !claims.sub.starts_with(subject_prefix) {
             return Err(Rejection::SubjectInvalid);
         }
-        let mut extra = claims.select(&["jti", "client_id", "scopes", "scp", "scope"]);
+        let mut extra = claims.select(&["jti", "client_id", "scp", "scope"]);
         let id = take_text(&mut extra, "jti")?;
         let client_id = take_text(&mut extra, "client_id")?;
         let spaced = |list: String| -> Vec<String> {
@@ -92,11 +95,8 @@ impl MachineClaims {
                 .collect()
         };
         let scopes = match kind {
-            // `payload.scopes?.split(' ') ?? payload.aud ?? []`
-            MachineJwt::M2m => match take_text(&mut extra, "scopes")? {
-                Some(list) => spaced(list),
-                None => claims.aud.clone(),
-            },
+            // The minter's own claims: nothing Clerk vouches for (see the module docs).
+            MachineJwt::M2m => Vec::new(),
             // `payload.scp ?? payload.scope?.split(' ') ?? []`
             MachineJwt::OAuth => match extra.remove("scp") {
                 None | Some(Value::Null) => take_text(&mut extra, "scope")?

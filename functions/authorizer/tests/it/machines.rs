@@ -25,7 +25,7 @@ const RUNNER: &str = "mch_2vYVtestTESTtestTESTtestRUN";
 const RECEIVER: &str = "mch_2vYVtestTESTtestTESTtestRCV";
 
 const DOCUMENT: &str = r#"{
-    "POST /jobs": { "accepts": ["m2m_token"], "scopes": ["mch_2vYVtestTESTtestTESTtestRCV"] },
+    "POST /jobs": { "accepts": ["m2m_token"], "any_of": [{ "scopes": ["mch_2vYVtestTESTtestTESTtestRCV"] }, { "machines": ["mch_2vYVtestTESTtestTESTtestRUN"] }] },
     "GET /reports": { "accepts": ["session_token", "api_key"], "any_of": [{ "admin": true }, { "scopes": ["reports:read"] }] },
     "GET /calendar": { "accepts": ["oauth_token"], "scopes": ["calendar:read"] }
 }"#;
@@ -240,17 +240,21 @@ async fn each_type_only_where_a_route_accepts_it() {
     assert_eq!(context["machine_id"], RUNNER);
     assert_eq!(context["scopes"], RECEIVER);
     assert!(context.get("clerk_user_id").is_none(), "{context}");
-    // An M2M JWT: networkless, the same answer.
+    // An M2M JWT: networkless, let in as the machine the route names.
     let jwt = gate.m2m_jwt(RUNNER, RECEIVER);
     let context = gate.http(&jwt, "POST /jobs").await.unwrap();
     assert_eq!(
         (context["token_type"].as_str(), context["subject"].as_str()),
         (Some("m2m_token"), Some(RUNNER))
     );
-    // Scoped to another machine: refused by the policy.
-    let elsewhere = gate.m2m_jwt(RUNNER, "mch_2vYVtestTESTtestTESTtestELS");
+    assert!(
+        context.get("scopes").is_none(),
+        "a JWT's own scopes claim grants nothing: {context}"
+    );
+    // Another machine granting itself the scope in its own JWT: refused.
+    let forged = gate.m2m_jwt("mch_2vYVtestTESTtestTESTtestELS", RECEIVER);
     assert_eq!(
-        gate.http(&elsewhere, "POST /jobs").await,
+        gate.http(&forged, "POST /jobs").await,
         refused("scope-required", 403)
     );
 
@@ -586,4 +590,35 @@ async fn a_rest_answer_for_a_machine_covers_its_request_only() {
     assert_eq!(outcome.body["principalId"], RUNNER);
     assert_eq!(outcome.body["context"]["token_type"], "m2m_token");
     gate.function.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_machine_secret_key_stops_the_authorizer() {
+    let clerk = FakeClerk::start().await;
+    let env: Vec<(String, String)> = vec![
+        (
+            "CLERK_PUBLISHABLE_KEY".into(),
+            "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k".into(),
+        ),
+        ("CLERK_API_URL".into(), clerk.url()),
+        ("CLERK_SECRET_KEY".into(), SECRET_KEY.into()),
+        ("CLERK_SECRET_ARN".into(), String::new()),
+        ("USERS_TABLE".into(), "unused".into()),
+        // A placeholder, not a machine key: falling back to the secret key would let
+        // Clerk vouch for any machine's token.
+        (
+            "CLERK_MACHINE_SECRET_KEY".into(),
+            "ak_your-machine-key".into(),
+        ),
+    ];
+    let api = RuntimeApi::start().await.unwrap();
+    let log = log_path();
+    let mut function = Function::spawn(binary(), &api, &env, Some(&log)).unwrap();
+    assert_eq!(function.wait_exit(TIMEOUT).await, Some(1));
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(logged.contains("CLERK_MACHINE_SECRET_KEY"), "{logged}");
+    assert!(
+        !logged.contains("your-machine-key"),
+        "the value is never logged: {logged}"
+    );
 }

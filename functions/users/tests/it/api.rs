@@ -872,6 +872,31 @@ async fn machine_callers_are_their_user_or_refused() {
             );
         }
     }
+    // An admin's API key is the admin for their own record only: managing users takes
+    // the admin's session.
+    let boss = add(&f.store, "user_keyboss", "keyboss@example.com", true).await;
+    let admin_key = machine("api_key", "user_keyboss", Some(&boss));
+    for path in ["/users".to_owned(), format!("/users/{}", ann.id)] {
+        let answer = call(&f.users, Call::get(&path, Some(admin_key.clone()))).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (403, "machine-caller"),
+            "{path}"
+        );
+    }
+    let own = call(
+        &f.users,
+        Call::get(&format!("/users/{}", boss.id), Some(admin_key.clone())),
+    )
+    .await;
+    assert_eq!(own.status, 200);
+    let target = format!("/users/{}", ann.id);
+    let body = json!({ "is_active": false }).to_string();
+    let mut patch = Call::get(&target, Some(admin_key));
+    patch.method = "PATCH";
+    patch.body = Some(&body);
+    let answer = call(&f.users, patch).await;
+    assert_eq!((answer.status, answer.code()), (403, "machine-caller"));
     // Expired first: a stale machine context is 401 like any other.
     let mut stale = machine("m2m_token", "mch_2vYVtestTESTtestTESTtestRUN", None);
     stale["token_exp"] = json!((support::NOW - 3600).to_string());
