@@ -87,6 +87,18 @@ pub fn dev_m2m_token(key: &TestKey, now: i64) -> String {
     key.sign(&header, &claims)
 }
 
+/// A development OAuth access token (JWT, `typ: at+jwt`) issued to `sub` by an OAuth
+/// application, valid from `now` for [`DEV_TOKEN_SECONDS`].
+pub fn dev_oauth_token(key: &TestKey, sub: &str, now: i64) -> String {
+    let header = json!({ "alg": "RS256", "typ": "at+jwt", "kid": "ins_dev_local" });
+    let claims = json!({
+        "iss": DEV_ISSUER, "sub": sub, "iat": now, "nbf": now - 10,
+        "exp": now + DEV_TOKEN_SECONDS, "jti": "oat_dev_sample",
+        "client_id": "client_dev_calendar", "scope": "calendar:read"
+    });
+    key.sign(&header, &claims)
+}
+
 /// Every sample, in the order they must run.
 pub fn samples(now: i64) -> Vec<Sample> {
     let key = dev_key();
@@ -168,13 +180,39 @@ pub fn samples(now: i64) -> Vec<Sample> {
 
     // An M2M token: taken on a route whose policy accepts it, refused before anything is
     // fetched on one that does not (401 token-type-not-accepted).
+    // An OAuth access token and an API key (opaque: no Backend API is asked, since no
+    // route of the samples takes one) are refused the same way.
     let m2m = dev_m2m_token(&key, now);
-    for (state, route_key, expect) in [
-        ("m2m-accepted", "GET /protected", Expect::Allow),
-        ("m2m-not-accepted", "GET /me", Expect::Unauthorized),
+    let oauth = dev_oauth_token(&key, MEMBER, now);
+    let api_key = "ak_dev_sample_not_accepted";
+    for (state, token, route_key, expect) in [
+        (
+            "m2m-accepted",
+            m2m.as_str(),
+            "GET /protected",
+            Expect::Allow,
+        ),
+        (
+            "m2m-not-accepted",
+            m2m.as_str(),
+            "GET /me",
+            Expect::Unauthorized,
+        ),
+        (
+            "oauth-not-accepted",
+            oauth.as_str(),
+            "GET /protected",
+            Expect::Unauthorized,
+        ),
+        (
+            "api-key-not-accepted",
+            api_key,
+            "GET /me",
+            Expect::Unauthorized,
+        ),
     ] {
         let mut event: Value =
-            serde_json::from_str(&AUTH_HTTP_V2.replace("{{TOKEN}}", &m2m)).unwrap_or_default();
+            serde_json::from_str(&AUTH_HTTP_V2.replace("{{TOKEN}}", token)).unwrap_or_default();
         event["routeKey"] = json!(route_key);
         let path = route_key.trim_start_matches("GET ");
         event["rawPath"] = json!(path);

@@ -203,6 +203,12 @@ impl Gate {
     }
 }
 
+fn with_scope(payload: &Value, scope: &str) -> Value {
+    let mut payload = payload.clone();
+    payload["scope"] = json!(scope);
+    payload
+}
+
 fn refused(code: &str, status: u16) -> Result<Value, (u16, String)> {
     Err((status, code.to_owned()))
 }
@@ -301,6 +307,33 @@ async fn each_type_only_where_a_route_accepts_it() {
     assert_eq!(
         gate.http(&session, "GET /reports").await,
         refused("admin-required", 403)
+    );
+    // An OAuth access token in JWT form (networkless), of a stored user.
+    let header = json!({ "alg": "RS256", "typ": "at+jwt", "kid": "ins_machines" });
+    let payload = json!({
+        "iss": ISSUER, "sub": "user_staff", "exp": now() + 300, "iat": now(),
+        "client_id": "client_2VTWUzvGC5UhdJCNx6xG1D98edc", "scope": "calendar:read openid",
+        "jti": "oat_2xKa9Bgv7NxMRDFyQw8LpZ3cTmU1vHjE"
+    });
+    let oauth_jwt = gate.key.sign(&header, &payload);
+    let before = gate.clerk.seen().len();
+    let context = gate.http(&oauth_jwt, "GET /calendar").await.unwrap();
+    assert_eq!(context["token_type"], "oauth_token");
+    assert_eq!(context["scopes"], "calendar:read,openid");
+    assert_eq!(context["clerk_user_id"], "user_staff");
+    assert_eq!(
+        gate.clerk.seen().len(),
+        before,
+        "a JWT needs no Backend API call"
+    );
+    let narrow = gate.key.sign(&header, &with_scope(&payload, "openid"));
+    assert_eq!(
+        gate.http(&narrow, "GET /calendar").await,
+        refused("scope-required", 403)
+    );
+    assert_eq!(
+        gate.http(&oauth_jwt, "GET /me").await,
+        refused("token-type-not-accepted", 401)
     );
     // An OAuth access token of a user, with its client id.
     let context = gate.http("oat_calendar", "GET /calendar").await.unwrap();
