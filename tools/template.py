@@ -208,13 +208,19 @@ def check_limits() -> int:
     for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
         if throttle.get(key) != {"Ref": key} or key not in params:
             problems.append(f"HttpApi DefaultRouteSettings.{key} must be the {key} parameter")
-    reserved = webhook.get("ReservedConcurrentExecutions")
-    if reserved != {"If": ["ReserveWebhookConcurrency", {"Ref": "WebhookReservedConcurrency"},
-                           {"Ref": "AWS::NoValue"}]}:
-        problems.append("WebhookFunction ReservedConcurrentExecutions must be optional")
-    if params.get("WebhookReservedConcurrency", {}).get("Default") != 0:
-        # A reservation by default fails on accounts with a total concurrency of 10.
-        problems.append("WebhookReservedConcurrency must default to 0 (no reservation)")
+    for function in ("Webhook", "Authorizer", "Users"):
+        param = f"{function}ReservedConcurrency"
+        props = resources[f"{function}Function"]["Properties"]
+        reserved = props.get("ReservedConcurrentExecutions")
+        if reserved != {"If": [f"Reserve{function}Concurrency", {"Ref": param},
+                               {"Ref": "AWS::NoValue"}]}:
+            problems.append(f"{function}Function ReservedConcurrentExecutions must be the optional {param}")
+        if params.get(param, {}).get("Default") != 0:
+            # A reservation by default fails on accounts with a total concurrency of 10.
+            problems.append(f"{param} must default to 0 (no reservation)")
+    if t["Globals"]["Function"].get("Tracing") != {"Ref": "Tracing"} or "Tracing" not in params:
+        problems.append("Globals Function Tracing must be the Tracing parameter")
+    problems += access_log_problems(api, resources)
     if "AuthorizedPartiesInProduction" not in rules:
         problems.append("rule AuthorizedPartiesInProduction is missing")
     # The development bypass is for local work only: nothing deployable may turn it on.
@@ -232,6 +238,47 @@ def check_limits() -> int:
     if not problems:
         print("template.yaml: throttling, webhook reservation and guard rules in place")
     return 1 if problems else 0
+
+
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "responseLatency": "$context.responseLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "authorizerStatus": "$context.authorizer.status",
+    "authorizerError": "$context.authorizer.error",
+    "reason": "$context.authorizer.reason",
+    "clerkUserId": "$context.authorizer.clerk_user_id",
+    "sourceIp": "$context.identity.sourceIp",
+}
+
+
+def access_log_problems(api, resources) -> list:
+    """The HTTP API's access log: JSON with the fields docs/deploy.md lists, to a log group of
+    this stack with a retention, and nothing that could hold a token."""
+    settings = api["Properties"].get("AccessLogSettings") or {}
+    problems = []
+    destination = settings.get("DestinationArn")
+    # `!GetAtt Group.Arn` as the loader keeps it: {"GetAtt": "Group.Arn"}.
+    target = destination.get("GetAtt") if isinstance(destination, dict) else None
+    group = target.split(".")[0] if isinstance(target, str) else None
+    if not group or resources.get(group, {}).get("Type") != "AWS::Logs::LogGroup":
+        problems.append("HttpApi AccessLogSettings.DestinationArn must be a log group of this stack")
+    elif "RetentionInDays" not in resources[group].get("Properties", {}):
+        problems.append(f"{group} must have a retention")
+    try:
+        fields = json.loads(settings.get("Format", ""))
+    except ValueError:
+        return problems + ["HttpApi access log Format must be one JSON object"]
+    for name, variable in ACCESS_LOG_FIELDS.items():
+        if fields.get(name) != variable:
+            problems.append(f"access log field {name} must be {variable}")
+    lowered = settings.get("Format", "").lower()
+    for leak in ("authorization", "$context.identity.apikey", "header", "token}"):
+        if leak in lowered:
+            problems.append(f"access log Format must not log {leak}")
+    return problems
 
 
 if __name__ == "__main__":
