@@ -10,7 +10,7 @@
 //! - [`http`]: the HTTP client for Clerk and capped body reads (keys and Backend API).
 //! - [`svix`]: webhook signatures; [`clerk`]: Clerk's events and users; [`mirror`]: storing
 //!   a Clerk user (webhook and lazy sync share it); [`clerk_api`]: the Backend API call.
-//! - [`logging`]: log output as Lambda expects it.
+//! - [`logging`]: log output as Lambda expects it; [`metrics`]: counts as EMF lines.
 //! - [`Services`]: what every function builds once per cold start; [`dev`]: the fixed
 //!   development user. Test support (keys, tokens, a fake Clerk) is the `testkit` crate.
 //!
@@ -29,6 +29,7 @@ pub mod keys;
 mod list;
 pub mod logging;
 pub mod machine;
+pub mod metrics;
 pub mod mirror;
 pub mod policy;
 mod publishable_key;

@@ -350,7 +350,10 @@ impl SecretsProvider {
         client: &aws_sdk_secretsmanager::Client,
         secret_id: &str,
     ) -> Result<Arc<ClerkSecrets>, SecretsError> {
-        match fetch(client, secret_id).await {
+        let fetched = fetch(client, secret_id).await;
+        let result = if fetched.is_ok() { "ok" } else { "failed" };
+        crate::metrics::count("SecretsReads", &[("Result", result)]);
+        match fetched {
             Ok(value) => {
                 for bad in &value.malformed {
                     // Named, never shown: the functions that use it answer so too.

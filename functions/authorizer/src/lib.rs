@@ -351,6 +351,20 @@ pub async fn handler(authorizer: &Authorizer, event: LambdaEvent<Value>) -> Resu
     };
     let decision = authorizer.decide(request.token(), &request.route()).await;
     let flavour = request.flavour();
+    let (outcome, reason) = match &decision {
+        Decision::Allow(..) => ("allow", "none"),
+        Decision::Refused { denial, .. } => ("forbidden", denial.code()),
+        Decision::Unauthorized(rejection) => ("unauthorized", rejection.code()),
+        Decision::Forbidden { reason, .. } => ("forbidden", reason.code()),
+    };
+    shared::metrics::count(
+        "Decisions",
+        &[
+            ("Flavour", flavour),
+            ("Outcome", outcome),
+            ("Reason", reason),
+        ],
+    );
     match &decision {
         Decision::Allow(identity, _) => tracing::info!(
             %request_id, flavour, outcome = "allow", token_type = identity.token_type().as_str(), clerk_user_id = %identity.clerk_user_id, subject = subject_of(identity), synced = identity.synced

@@ -12,6 +12,7 @@ use shared::Services;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    shared::metrics::init("authorizer");
     let services = Services::from_env().await?;
     authorizer::check_config(&services.config)?;
     services.require_well_formed(authorizer::KEYS)?;

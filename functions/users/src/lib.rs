@@ -53,6 +53,11 @@ impl Users {
         match self.route(request).await {
             Ok(response) => response,
             Err(problem) => {
+                let status = problem.status.to_string();
+                shared::metrics::count(
+                    "UsersErrors",
+                    &[("Status", status.as_str()), ("Code", problem.code)],
+                );
                 if problem.status >= 500 {
                     tracing::warn!(
                         code = problem.code,

@@ -13,6 +13,7 @@ use users::{Users, event, handler};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    shared::metrics::init("users");
     let services = Services::from_env().await?;
     services.require_well_formed(users::KEYS)?;
     let users = Arc::new(Users::new(services));

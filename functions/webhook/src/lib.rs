@@ -257,5 +257,10 @@ pub async fn handler(
             None => Outcome::BodyInvalid,
         }
     };
+    let status = answer.status().to_string();
+    shared::metrics::count(
+        "WebhookAnswers",
+        &[("Status", status.as_str()), ("Code", answer.code())],
+    );
     Ok(answer.response())
 }

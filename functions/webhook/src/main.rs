@@ -12,6 +12,7 @@ use webhook::{Webhook, handler};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    shared::metrics::init("webhook");
     let services = Services::from_env().await?;
     services.require_well_formed(webhook::KEYS)?;
     let webhook = Arc::new(Webhook::new(services));

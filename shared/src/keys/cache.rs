@@ -138,6 +138,8 @@ impl JwksCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.last_attempt = Some(started);
         state.attempts += 1;
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        crate::metrics::count("JwksFetches", &[("Result", outcome)]);
         match result {
             Ok(keys) => {
                 tracing::debug!(url = %self.url, keys = keys.len(), "JWKS fetched");

@@ -79,6 +79,49 @@ pub fn assert_documented<'a>(page: &str, codes: impl IntoIterator<Item = &'a str
     }
 }
 
+/// The EMF points a function wrote to its log (`shared::metrics`): for each, the metric's
+/// name and every dimension with its value, after checking the point is one CloudWatch
+/// reads (namespace, the dimension set naming exactly the point's dimensions, a count of 1).
+pub fn emf_points(log: &str) -> Vec<(String, std::collections::BTreeMap<String, String>)> {
+    let mut points = Vec::new();
+    for line in log.lines().filter(|l| l.contains("\"_aws\"")) {
+        let point: serde_json::Value = serde_json::from_str(line).expect("an EMF line is JSON");
+        let directive = &point["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], shared::metrics::NAMESPACE, "{line}");
+        assert!(point["_aws"]["Timestamp"].as_u64().is_some(), "{line}");
+        let name = directive["Metrics"][0]["Name"].as_str().unwrap().to_owned();
+        assert_eq!(directive["Metrics"][0]["Unit"], "Count", "{line}");
+        assert_eq!(point[&name], 1, "{line}");
+        let dimensions = directive["Dimensions"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| {
+                let key = key.as_str().unwrap().to_owned();
+                let value = point[&key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{key} in {line}"));
+                (key, value.to_owned())
+            })
+            .collect();
+        points.push((name, dimensions));
+    }
+    points
+}
+
+/// How many EMF points in `log` count `name` with (at least) these dimension values.
+pub fn emf_count(log: &str, name: &str, dimensions: &[(&str, &str)]) -> usize {
+    emf_points(log)
+        .iter()
+        .filter(|(n, dims)| {
+            n == name
+                && dimensions
+                    .iter()
+                    .all(|(k, v)| dims.get(*k).map(String::as_str) == Some(*v))
+        })
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -655,3 +655,59 @@ async fn a_malformed_machine_secret_key_stops_the_authorizer() {
         "the value is never logged: {logged}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_decision_is_counted_as_an_emf_metric() {
+    let gate = Gate::start(&[]).await;
+    gate.clerk.set_for_body(
+        M2M_VERIFY,
+        "mt_runner",
+        Reply::json(200, &m2m_answer("mt_1", RUNNER, &[RECEIVER])),
+    );
+    gate.http("mt_runner", "POST /jobs").await.unwrap();
+    gate.http("mt_runner", "GET /me").await.unwrap_err();
+    gate.http("mt_unknown", "POST /jobs").await.unwrap_err();
+    gate.http(&gate.session("user_gone"), "GET /me")
+        .await
+        .unwrap_err();
+    gate.http(&gate.session("user_staff"), "GET /me")
+        .await
+        .unwrap();
+    let log = gate.logged();
+    let decision = |outcome: &str, reason: &str| {
+        testkit::emf_count(
+            &log,
+            "Decisions",
+            &[
+                ("Function", "authorizer"),
+                ("Flavour", "http-v2"),
+                ("Outcome", outcome),
+                ("Reason", reason),
+            ],
+        )
+    };
+    assert_eq!(decision("allow", "none"), 2);
+    assert_eq!(decision("unauthorized", "token-type-not-accepted"), 1);
+    assert_eq!(decision("unauthorized", "machine-token-invalid"), 1);
+    assert_eq!(decision("forbidden", "user-inactive"), 1);
+    assert_eq!(
+        testkit::emf_count(&log, "Decisions", &[]),
+        5,
+        "one point per decision"
+    );
+    // The JWKS fetch of the cold start (session tokens) was counted too.
+    assert_eq!(
+        testkit::emf_count(&log, "JwksFetches", &[("Result", "ok")]),
+        1
+    );
+    // Bounded dimensions: no user, token or request id in any point.
+    for (_, dimensions) in testkit::emf_points(&log) {
+        for value in dimensions.values() {
+            assert!(
+                !value.starts_with("user_") && !value.starts_with("mt_") && !value.contains("eyJ"),
+                "{value}"
+            );
+        }
+    }
+    gate.function.stop().await;
+}

@@ -14,8 +14,14 @@ async fn the_binary_answers_me_with_problem_details_and_the_dev_user() {
     let store = testkit::fresh_store().await;
     let api = RuntimeApi::start().await.unwrap();
     let env = vec![("USERS_TABLE".to_owned(), store.table().to_owned())];
-    let function =
-        Function::spawn(Path::new(env!("CARGO_BIN_EXE_users")), &api, &env, None).unwrap();
+    let log = std::env::temp_dir().join(format!("users-bin-{}.log", std::process::id()));
+    let function = Function::spawn(
+        Path::new(env!("CARGO_BIN_EXE_users")),
+        &api,
+        &env,
+        Some(&log),
+    )
+    .unwrap();
     api.wait_ready(TIMEOUT).await.unwrap();
 
     // No authorizer context: 401 as problem+json.
@@ -39,6 +45,18 @@ async fn the_binary_answers_me_with_problem_details_and_the_dev_user() {
     let problem: Value = serde_json::from_str(answer.body["body"].as_str().unwrap()).unwrap();
     assert_eq!(problem["code"], "unauthenticated");
     function.stop().await;
+    // Counted as a metric (EMF), by status and code.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let counted = testkit::emf_count(
+        &logged,
+        "UsersErrors",
+        &[
+            ("Function", "users"),
+            ("Status", "401"),
+            ("Code", "unauthenticated"),
+        ],
+    );
+    assert_eq!(counted, 1, "{logged}");
 
     // AUTH_DISABLED: the development user, created on first use.
     let api = RuntimeApi::start().await.unwrap();

@@ -21,8 +21,14 @@ async fn the_binary_stores_a_signed_delivery() {
     let store = testkit::fresh_store().await;
     let env = vec![("USERS_TABLE".to_owned(), store.table().to_owned())];
     let api = RuntimeApi::start().await.unwrap();
-    let function =
-        Function::spawn(Path::new(env!("CARGO_BIN_EXE_webhook")), &api, &env, None).unwrap();
+    let log = std::env::temp_dir().join(format!("webhook-bin-{}.log", std::process::id()));
+    let function = Function::spawn(
+        Path::new(env!("CARGO_BIN_EXE_webhook")),
+        &api,
+        &env,
+        Some(&log),
+    )
+    .unwrap();
     api.wait_ready(TIMEOUT).await.unwrap();
 
     let now = SystemTime::now()
@@ -56,4 +62,14 @@ async fn the_binary_stores_a_signed_delivery() {
     let code: Value = serde_json::from_str(again.body["body"].as_str().unwrap()).unwrap();
     assert_eq!(code["code"], "duplicate");
     function.stop().await;
+    // Each answer counted as a metric (EMF), by status and code.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for code in ["created", "duplicate"] {
+        let counted = testkit::emf_count(
+            &logged,
+            "WebhookAnswers",
+            &[("Function", "webhook"), ("Status", "200"), ("Code", code)],
+        );
+        assert_eq!(counted, 1, "{code}: {logged}");
+    }
 }
