@@ -301,5 +301,30 @@ async fn run() -> Result<usize, String> {
         status,
         "",
     );
+    print_metrics(&root.join(".local/logs"));
     Ok(story.failures)
+}
+
+/// The metrics this run produced, counted from the functions' EMF lines as CloudWatch would
+/// (namespace `ClerkAuth`, the `Sum` of each metric per dimension set).
+fn print_metrics(log_dir: &std::path::Path) {
+    let mut sums: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let logs = std::fs::read_dir(log_dir).into_iter().flatten().flatten();
+    for entry in logs.filter(|e| e.path().extension().is_some_and(|x| x == "log")) {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for (name, dimensions) in testkit::emf_points(&text) {
+            let dims: Vec<String> = dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            *sums
+                .entry(format!("{name} {}", dims.join(" ")))
+                .or_default() += 1;
+        }
+    }
+    println!(
+        "
+metrics of this run (CloudWatch namespace {}):",
+        shared::metrics::NAMESPACE
+    );
+    for (metric, sum) in &sums {
+        println!("  {sum:>3}  {metric}");
+    }
 }
