@@ -45,10 +45,14 @@ test: ## every test: unit tests, integration tests against the local stack (moto
 	.venv/bin/python tools/template.py check-environment
 	.venv/bin/python tools/template.py check-policies
 
-check: ## formatting, clippy (warnings as errors), and no module cycle in shared
+check: ## formatting, clippy (warnings as errors), no module cycle in shared, and checkov on template.yaml (0 failures)
 	cargo fmt --all -- --check
 	python3 tools/module-graph.py >/dev/null
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	@# The template scanner an auditor runs (pinned, offline): every check passes or is skipped
+	@# in the template with its reason.
+	infra/venv.sh
+	.venv/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 bench: ## benchmarks: token and webhook verification, the authorizer's decision (criterion, then instruction counts with valgrind), cold start; see BENCHMARKS.md
 	cargo bench -p shared --bench verify --bench webhook

@@ -221,6 +221,7 @@ def check_limits() -> int:
     if t["Globals"]["Function"].get("Tracing") != {"Ref": "Tracing"} or "Tracing" not in params:
         problems.append("Globals Function Tracing must be the Tracing parameter")
     problems += access_log_problems(api, resources)
+    problems += kms_problems(t)
     if "AuthorizedPartiesInProduction" not in rules:
         problems.append("rule AuthorizedPartiesInProduction is missing")
     # The development bypass is for local work only: nothing deployable may turn it on.
@@ -238,6 +239,43 @@ def check_limits() -> int:
     if not problems:
         print("template.yaml: throttling, webhook reservation and guard rules in place")
     return 1 if problems else 0
+
+
+def kms_problems(t) -> list:
+    """`KmsKeyArn`, when set, encrypts the table, the secret, every log group and the functions'
+    environment, and each function may decrypt with it only through DynamoDB, Secrets Manager
+    and CloudWatch Logs; when empty, nothing changes (AWS keys)."""
+    params, resources = t["Parameters"], t["Resources"]
+    key = {"If": ["UseKms", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+    problems = []
+    if params.get("KmsKeyArn", {}).get("Default") != "":
+        problems.append("KmsKeyArn must default to empty (AWS keys)")
+    if t["Globals"]["Function"].get("KmsKeyArn") != key:
+        problems.append("Globals Function KmsKeyArn must be the optional KmsKeyArn")
+    sse = resources["UsersTable"]["Properties"].get("SSESpecification", {})
+    if sse.get("KMSMasterKeyId") != key or sse.get("SSEEnabled") is not True:
+        problems.append("UsersTable SSESpecification must use the optional KmsKeyArn")
+    if resources["ClerkSecret"]["Properties"].get("KmsKeyId") != key:
+        problems.append("ClerkSecret KmsKeyId must be the optional KmsKeyArn")
+    for name, resource in resources.items():
+        if resource.get("Type") == "AWS::Logs::LogGroup" and resource["Properties"].get("KmsKeyId") != key:
+            problems.append(f"{name} KmsKeyId must be the optional KmsKeyArn")
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        statements = resource["Properties"]["Policies"][0]["Statement"]
+        granted = [s["If"][1] for s in statements if isinstance(s, dict) and "If" in s]
+        services = set()
+        for statement in granted:
+            if statement.get("Resource") != {"Ref": "KmsKeyArn"} or "kms:Encrypt" in str(statement.get("Action")):
+                problems.append(f"{name}: a KMS statement must name only the key, and never encrypt")
+            via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", {})
+            services.add(str(via.get("Sub", "")).split(".")[0])
+        if services != {"dynamodb", "secretsmanager", "logs"}:
+            problems.append(f"{name}: KMS use must be through dynamodb, secretsmanager and logs only ({sorted(services)})")
+        skips = {s["id"] for s in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+        if skips != {"CKV_AWS_116", "CKV_AWS_117"}:
+            problems.append(f"{name}: checkov skips must be the DLQ and VPC checks only, each with a reason")
+    return problems
 
 
 ACCESS_LOG_FIELDS = {
