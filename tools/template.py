@@ -222,6 +222,7 @@ def check_limits() -> int:
         problems.append("Globals Function Tracing must be the Tracing parameter")
     problems += access_log_problems(api, resources)
     problems += kms_problems(t)
+    problems += alarm_problems(t)
     if "AuthorizedPartiesInProduction" not in rules:
         problems.append("rule AuthorizedPartiesInProduction is missing")
     # The development bypass is for local work only: nothing deployable may turn it on.
@@ -239,6 +240,41 @@ def check_limits() -> int:
     if not problems:
         print("template.yaml: throttling, webhook reservation and guard rules in place")
     return 1 if problems else 0
+
+
+# The alarms' metrics, as the functions emit them (shared::metrics; the binaries' tests
+# read the same names from their output).
+ALARM_METRICS = {("ClerkAuth", "WebhookErrors", "webhook"),
+                 ("ClerkAuth", "FailClosedDenials", "authorizer"),
+                 ("ClerkAuth", "Unauthorized", "authorizer")}
+
+
+def alarm_problems(t) -> list:
+    """Alarms only with a topic, each notifying it; the functions' alarm metrics and every
+    function's Lambda Errors and Throttles covered; a dashboard."""
+    params, resources = t["Parameters"], t["Resources"]
+    problems = []
+    if params.get("AlarmTopicArn", {}).get("Default") != "":
+        problems.append("AlarmTopicArn must default to empty (no alarms)")
+    alarms = {n: r["Properties"] for n, r in resources.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+    covered = set()
+    for name, props in alarms.items():
+        if resources[name].get("Condition") != "CreateAlarms":
+            problems.append(f"{name} must have the CreateAlarms condition")
+        if props.get("AlarmActions") != [{"Ref": "AlarmTopicArn"}]:
+            problems.append(f"{name} must notify AlarmTopicArn")
+        dimension = (props.get("Dimensions") or [{}])[0]
+        value = dimension.get("Value")
+        value = value.get("Ref") if isinstance(value, dict) else value
+        covered.add((props.get("Namespace"), props.get("MetricName"), value))
+    functions = [n for n, r in resources.items() if r.get("Type") == "AWS::Serverless::Function"]
+    wanted = set(ALARM_METRICS)
+    wanted |= {("AWS/Lambda", metric, f) for f in functions for metric in ("Errors", "Throttles")}
+    for missing in sorted(wanted - covered):
+        problems.append(f"no alarm on {missing}")
+    if not any(r.get("Type") == "AWS::CloudWatch::Dashboard" for r in resources.values()):
+        problems.append("a dashboard must show the same")
+    return problems
 
 
 def kms_problems(t) -> list:

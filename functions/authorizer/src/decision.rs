@@ -77,6 +77,12 @@ impl Denial {
         Self::User(Refusal::Unapproved),
     ];
 
+    /// Whether the gate refused because something of ours failed (keys, secrets, the store,
+    /// the Backend API, the configuration), not because of the caller: an operator's alarm.
+    pub fn is_fail_closed(self) -> bool {
+        !matches!(self, Self::User(_))
+    }
+
     /// The stable reason code, in the context and the logs.
     pub fn code(self) -> &'static str {
         match self {

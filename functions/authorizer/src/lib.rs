@@ -365,6 +365,14 @@ pub async fn handler(authorizer: &Authorizer, event: LambdaEvent<Value>) -> Resu
             ("Reason", reason),
         ],
     );
+    // The alarms' metrics: one series each, whatever the reason.
+    match &decision {
+        Decision::Unauthorized(_) => shared::metrics::count("Unauthorized", &[]),
+        Decision::Forbidden { reason, .. } if reason.is_fail_closed() => {
+            shared::metrics::count("FailClosedDenials", &[]);
+        }
+        _ => {}
+    }
     match &decision {
         Decision::Allow(identity, _) => tracing::info!(
             %request_id, flavour, outcome = "allow", token_type = identity.token_type().as_str(), clerk_user_id = %identity.clerk_user_id, subject = subject_of(identity), synced = identity.synced

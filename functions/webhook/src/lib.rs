@@ -262,5 +262,9 @@ pub async fn handler(
         "WebhookAnswers",
         &[("Status", status.as_str()), ("Code", answer.code())],
     );
+    // The alarm's metric: deliveries Svix will retry because of us.
+    if answer.status() >= 500 {
+        shared::metrics::count("WebhookErrors", &[]);
+    }
     Ok(answer.response())
 }

@@ -673,6 +673,12 @@ async fn every_decision_is_counted_as_an_emf_metric() {
     gate.http(&gate.session("user_staff"), "GET /me")
         .await
         .unwrap();
+    gate.clerk.set_for_body(
+        M2M_VERIFY,
+        "mt_down",
+        Reply::json(503, &json!({ "errors": [] })),
+    );
+    gate.http("mt_down", "POST /jobs").await.unwrap_err();
     let log = gate.logged();
     let decision = |outcome: &str, reason: &str| {
         testkit::emf_count(
@@ -692,8 +698,18 @@ async fn every_decision_is_counted_as_an_emf_metric() {
     assert_eq!(decision("forbidden", "user-inactive"), 1);
     assert_eq!(
         testkit::emf_count(&log, "Decisions", &[]),
-        5,
+        6,
         "one point per decision"
+    );
+    assert_eq!(decision("forbidden", "backend-api-unavailable"), 1);
+    // The alarms' metrics: every 401, and refusals that are our fault (not user-inactive).
+    assert_eq!(
+        testkit::emf_count(&log, "Unauthorized", &[("Function", "authorizer")]),
+        2
+    );
+    assert_eq!(
+        testkit::emf_count(&log, "FailClosedDenials", &[("Function", "authorizer")]),
+        1
     );
     // The JWKS fetch of the cold start (session tokens) was counted too.
     assert_eq!(

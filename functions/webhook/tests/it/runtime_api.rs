@@ -72,4 +72,43 @@ async fn the_binary_stores_a_signed_delivery() {
         );
         assert_eq!(counted, 1, "{code}: {logged}");
     }
+
+    assert_eq!(
+        testkit::emf_count(&logged, "WebhookErrors", &[]),
+        0,
+        "no 5xx yet"
+    );
+
+    // The table unreachable: a 500 Svix retries, counted for the alarm.
+    let env = vec![("USERS_TABLE".to_owned(), "no-such-table".to_owned())];
+    let api = RuntimeApi::start().await.unwrap();
+    let broken =
+        std::env::temp_dir().join(format!("webhook-bin-broken-{}.log", std::process::id()));
+    let function = Function::spawn(
+        Path::new(env!("CARGO_BIN_EXE_webhook")),
+        &api,
+        &env,
+        Some(&broken),
+    )
+    .unwrap();
+    api.wait_ready(TIMEOUT).await.unwrap();
+    let event = serde_json::to_value(signed_with(SECRET, "msg_bin_2", now, &body)).unwrap();
+    let answer = api.invoke(event, TIMEOUT).await.unwrap();
+    assert_eq!(answer.body["statusCode"], 500, "{}", answer.body);
+    function.stop().await;
+    let logged = std::fs::read_to_string(&broken).unwrap();
+    assert_eq!(
+        testkit::emf_count(&logged, "WebhookErrors", &[("Function", "webhook")]),
+        1,
+        "{logged}"
+    );
+    assert_eq!(
+        testkit::emf_count(
+            &logged,
+            "WebhookAnswers",
+            &[("Status", "500"), ("Code", "store-unavailable")]
+        ),
+        1,
+        "{logged}"
+    );
 }
