@@ -23,7 +23,6 @@ use shared::{CallerContext, ClerkSecrets, Config, ConfigError, Services, User, V
 
 pub use decision::{Decision, Denial};
 pub use event::Request;
-use reach::RouteUnknown;
 pub use reach::{Reach, Route};
 
 /// Everything one warm instance needs, built once at cold start.
@@ -163,7 +162,10 @@ impl Authorizer {
         };
         let document = &self.services.config.route_policies;
         let Ok(policy) = reach::policy(document, route) else {
-            return route_unknown(None);
+            // A wiring mistake (an event without its route while route policies are set),
+            // never the caller's doing.
+            tracing::error!("route policies are set but the event names no route");
+            return forbidden(Denial::ConfigInvalid, None);
         };
         // Which token types the route takes is decided from the token alone, before any
         // key, secret or Backend API is touched.
@@ -185,15 +187,13 @@ impl Authorizer {
                 Err(decision) => return decision,
             },
         };
-        let who = (!context.clerk_user_id.is_empty()).then(|| context.clerk_user_id.clone());
-        match reach::decide(document, route, &context.subject(), token_type) {
-            Ok((Ok(()), reach)) => Decision::Allow(context, reach),
-            Ok((Err(denial), reach)) => Decision::Refused {
+        match reach::decide(document, route, policy, &context.subject(), token_type) {
+            (Ok(()), reach) => Decision::Allow(context, reach),
+            (Err(denial), reach) => Decision::Refused {
                 denial,
                 context,
                 reach,
             },
-            Err(RouteUnknown) => route_unknown(who),
         }
     }
 
@@ -300,13 +300,6 @@ impl Authorizer {
             },
         }
     }
-}
-
-/// A wiring mistake (an event without its route while route policies are set), never the
-/// caller's doing.
-fn route_unknown(who: Option<String>) -> Decision {
-    tracing::error!("route policies are set but the event names no route");
-    forbidden(Denial::ConfigInvalid, who)
 }
 
 /// Key secrets: what the verifier is built from besides the configuration (a key that

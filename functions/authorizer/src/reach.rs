@@ -67,39 +67,30 @@ pub fn accepts(policy: Option<&Policy>, token_type: TokenType) -> bool {
     })
 }
 
-/// The caller's standing on this request's route: `Ok` when its policy (if any) passes, and
-/// what a REST answer may allow. A machine caller's REST answer covers this request only:
-/// every route without a policy refuses it, and no pattern can say "all but those".
+/// The caller's standing on this request's route, whose policy [`policy`] found: `Ok` when
+/// that policy (if any) passes, and what a REST answer may allow. A machine caller's REST
+/// answer covers this request only: every route without a policy refuses it, and no pattern
+/// can say "all but those".
 pub fn decide(
     document: &PolicyDocument,
     route: &Route<'_>,
+    policy: Option<&Policy>,
     subject: &Subject<'_>,
     token_type: TokenType,
-) -> Result<(Result<(), PolicyDenial>, Reach), RouteUnknown> {
-    if document.is_empty() {
-        return Ok((Ok(()), Reach::Stage));
-    }
-    match route {
-        Route::Key(None) | Route::Request(None) => Err(RouteUnknown),
-        Route::Key(Some(key)) => {
-            let verdict = document
-                .for_route_key(key)
-                .map_or(Ok(()), |p| p.check(subject));
-            Ok((verdict, Reach::Stage))
-        }
-        Route::Request(Some((method, path))) => {
-            let verdict = document
-                .for_request(method, path)
-                .map_or(Ok(()), |(_, p)| p.check(subject));
+) -> (Result<(), PolicyDenial>, Reach) {
+    let verdict = policy.map_or(Ok(()), |p| p.check(subject));
+    let reach = match route {
+        Route::Request(Some((method, path))) if !document.is_empty() => {
             if token_type.is_machine() {
-                return Ok((verdict, Reach::ThisRequest));
+                Reach::ThisRequest
+            } else {
+                reach(document, subject, (method, path), verdict.is_ok())
             }
-            Ok((
-                verdict,
-                reach(document, subject, (method, path), verdict.is_ok()),
-            ))
         }
-    }
+        // HTTP APIs cache per route; no document allows the whole stage.
+        _ => Reach::Stage,
+    };
+    (verdict, reach)
 }
 
 /// What one REST answer may allow: every route whose policy passes, as patterns can say it.
@@ -138,6 +129,16 @@ mod tests {
     use shared::policy::Session;
 
     use super::*;
+
+    /// The route's policy found, then the decision, as the authorizer makes them.
+    fn decide(
+        document: &PolicyDocument,
+        route: &Route<'_>,
+        subject: &Subject<'_>,
+        token_type: TokenType,
+    ) -> Result<(Result<(), PolicyDenial>, Reach), RouteUnknown> {
+        policy(document, route).map(|p| super::decide(document, route, p, subject, token_type))
+    }
 
     fn doc(text: &str) -> PolicyDocument {
         PolicyDocument::parse(text).unwrap()

@@ -19,23 +19,9 @@ use std::fmt;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::token::payload::Claim;
-
-/// An object key, borrowed unless it holds escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Claim::<Cow<'de, str>>::deserialize(deserializer)? {
-            Claim::Is(key) => Ok(Self(key)),
-            _ => Err(serde::de::Error::custom(
-                "an object key that is not a string",
-            )),
-        }
-    }
-}
+use crate::token::payload::{Claim, Name};
 
 /// A Clerk token type, by the names `acceptsToken` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -211,7 +197,7 @@ impl<'de> Visitor<'de> for Member<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
-        while let Some(Key(key)) = map.next_key()? {
+        while let Some(Name(key)) = map.next_key()? {
             if key == self.name {
                 found = map
                     .next_value::<Claim<Cow<'de, str>>>()?

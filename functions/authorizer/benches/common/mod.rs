@@ -47,7 +47,7 @@ pub fn decide(verifier: &Verifier, document: &PolicyDocument, event: &Value) -> 
     assert!(reach::accepts(policy, token_type));
     let claims = ready(verifier.verify(token)).unwrap();
     let context = decision::unsynced(&claims, &[]);
-    let (verdict, reach) = reach::decide(document, &route, &context.subject(), token_type).unwrap();
+    let (verdict, reach) = reach::decide(document, &route, policy, &context.subject(), token_type);
     let decision = match verdict {
         Ok(()) => Decision::Allow(context, reach),
         Err(denial) => Decision::Refused {
