@@ -1,7 +1,7 @@
 //! Who may do what: the rules the routes apply to the caller's stored record.
 
-use shared::User;
 use shared::store::FlagsPatch;
+use shared::{CallerContext, User};
 
 use crate::problem::{Code, Problem};
 
@@ -11,9 +11,17 @@ pub(crate) fn is_self(user: &User, id: &str) -> bool {
 }
 
 /// 403 `admin-required` unless the caller is an admin: the stored flag decides, not the
-/// (possibly cached) authorizer context's.
-pub(crate) fn require_admin(caller: &User) -> Result<(), Problem> {
-    if caller.is_admin {
+/// (possibly cached) authorizer context's. 403 `machine-caller` for a machine token even of
+/// an admin (a user's API key or OAuth token): an application the admin authorized must
+/// not act as the admin.
+pub(crate) fn require_admin(me: &User, caller: &CallerContext) -> Result<(), Problem> {
+    if caller.machine.is_some() {
+        return Err(Problem::new(
+            Code::MachineCaller,
+            "Managing users takes the admin's session, not a machine token.",
+        ));
+    }
+    if me.is_admin {
         Ok(())
     } else {
         Err(Problem::new(

@@ -84,32 +84,24 @@ impl Users {
         // The caller's record as stored now, not as the authorizer saw it: API Gateway may
         // serve a cached allow for a while after the user was blocked or demoted.
         let me = self.caller_record(&caller).await?;
-        // A user's API key or OAuth token is that user for their own record, never for
-        // managing others': an application the admin authorized must not act as the admin.
-        let manages_others = match &route {
-            Route::ListUsers | Route::PatchUser(_) => true,
-            Route::GetUser(id) => !is_self(&me, id),
-            Route::Me | Route::Protected => false,
-        };
-        if caller.machine.is_some() && manages_others {
-            return Err(Problem::new(
-                Code::MachineCaller,
-                "Managing users takes the admin's session, not a machine token.",
-            ));
-        }
         match route {
             Route::Me => Ok(json_response(200, &view::user(&me))),
             Route::Protected => Ok(protected(&me)),
-            Route::ListUsers => self.list_users(&me, request).await,
-            Route::GetUser(id) => self.get_user(&me, &id).await,
-            Route::PatchUser(id) => self.patch_user(&me, &id, request).await,
+            Route::ListUsers => self.list_users(&me, &caller, request).await,
+            Route::GetUser(id) => self.get_user(&me, &caller, &id).await,
+            Route::PatchUser(id) => self.patch_user(&me, &caller, &id, request).await,
         }
     }
 
     /// `GET /users/{id}`: the caller themself, or anyone for an admin.
-    async fn get_user(&self, me: &User, id: &str) -> Result<Response<Body>, Problem> {
+    async fn get_user(
+        &self,
+        me: &User,
+        caller: &CallerContext,
+        id: &str,
+    ) -> Result<Response<Body>, Problem> {
         if !is_self(me, id) {
-            require_admin(me)?;
+            require_admin(me, caller)?;
         }
         let user = self.find(id).await?;
         Ok(json_response(200, &view::user(&user)))
@@ -119,10 +111,11 @@ impl Users {
     async fn patch_user(
         &self,
         me: &User,
+        caller: &CallerContext,
         id: &str,
         request: &Request,
     ) -> Result<Response<Body>, Problem> {
-        require_admin(me)?;
+        require_admin(me, caller)?;
         let patch = parse_patch(request.body())?;
         let target = self.find(id).await?;
         refuse_self_lockout(me, &target, &patch)?;
@@ -205,8 +198,13 @@ impl Users {
     }
 
     /// `GET /users` (admins): one page, or the one user with an email.
-    async fn list_users(&self, me: &User, request: &Request) -> Result<Response<Body>, Problem> {
-        require_admin(me)?;
+    async fn list_users(
+        &self,
+        me: &User,
+        caller: &CallerContext,
+        request: &Request,
+    ) -> Result<Response<Body>, Problem> {
+        require_admin(me, caller)?;
         let params = request.query_string_parameters();
         let ListParams { limit, active } = list_params(|name| params.first(name))?;
         if let Some(email) = params.first("email") {
