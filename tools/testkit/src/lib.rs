@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod bench;
 mod clerk;
+pub mod clerk_fixtures;
 mod keys;
 pub mod serial_proxy;
 pub mod serve;
