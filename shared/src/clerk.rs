@@ -23,6 +23,9 @@ pub enum EventError {
     /// A user event whose `data` lacks a usable `id` or has fields of the wrong type.
     #[error("user event data is malformed")]
     InvalidUser,
+    /// A session event whose `data` lacks a usable `id`.
+    #[error("session event data is malformed")]
+    InvalidSession,
 }
 
 /// The webhook envelope.
@@ -51,6 +54,29 @@ pub enum UserEvent {
         /// The deleted user's id.
         id: String,
     },
+    /// `session.revoked`, `session.ended` or `session.removed`: the session is over for good
+    /// and its tokens must be refused (Clerk's session statuses: `revoked`, the application
+    /// ended it, as a ban does; `ended`, the user signed out; `removed`, signed out and
+    /// removed from the client).
+    SessionEnded {
+        /// `sess_…`.
+        id: String,
+        /// The session's user, when the event names one.
+        user_id: Option<String>,
+        /// The event type's last part: `revoked`, `ended` or `removed`.
+        status: &'static str,
+    },
+}
+
+impl UserEvent {
+    /// The user the event is about, for logs and delivery records.
+    pub fn clerk_user_id(&self) -> Option<&str> {
+        match self {
+            Self::Upsert(user) => Some(&user.id),
+            Self::Deleted { id } => Some(id),
+            Self::SessionEnded { user_id, .. } => user_id.as_deref(),
+        }
+    }
 }
 
 impl Event {
@@ -84,6 +110,23 @@ impl Event {
                     return Err(EventError::InvalidUser);
                 }
                 Ok(Some(UserEvent::Deleted { id: id.to_owned() }))
+            }
+            kind @ ("session.revoked" | "session.ended" | "session.removed") => {
+                let text = |field: &str| self.data.get(field).and_then(Value::as_str);
+                let id = text("id").filter(|id| is_user_id(id) && id.starts_with("sess_"));
+                let Some(id) = id else {
+                    return Err(EventError::InvalidSession);
+                };
+                let status = match kind {
+                    "session.revoked" => "revoked",
+                    "session.ended" => "ended",
+                    _ => "removed",
+                };
+                Ok(Some(UserEvent::SessionEnded {
+                    id: id.to_owned(),
+                    user_id: text("user_id").filter(|u| is_user_id(u)).map(str::to_owned),
+                    status,
+                }))
             }
             _ => Ok(None),
         }
@@ -175,6 +218,16 @@ pub struct ClerkUser {
     /// Creation, ms.
     #[serde(default)]
     pub created_at: Option<i64>,
+    /// Banned by an admin of the Clerk instance.
+    #[serde(default)]
+    pub banned: Option<bool>,
+    /// Locked after too many failed sign-in attempts.
+    #[serde(default)]
+    pub locked: Option<bool>,
+    /// Seconds until the lockout ends, as of when Clerk wrote the object; `null` when not
+    /// locked, or locked until an admin unlocks.
+    #[serde(default)]
+    pub lockout_expires_in_seconds: Option<i64>,
 }
 
 impl ClerkUser {
@@ -212,8 +265,10 @@ impl ClerkUser {
     }
 
     /// Our profile of this user; `stamp_ms` orders it (Clerk's `updated_at`, else the
-    /// event's time).
+    /// event's time) and is when Clerk wrote it, so a lockout's end is `stamp_ms` plus
+    /// `lockout_expires_in_seconds`.
     pub fn to_profile(&self, stamp_ms: i64) -> ClerkProfile {
+        let locked = self.locked.unwrap_or(false);
         let name = |s: &Option<String>| {
             s.as_deref()
                 .map(str::trim)
@@ -239,6 +294,12 @@ impl ClerkUser {
             is_admin: self.role().map(|role| role == "admin"),
             // Clerk documents `updated_at` in milliseconds (only event timestamps vary).
             clerk_updated_at: self.updated_at.unwrap_or(stamp_ms),
+            banned: self.banned.unwrap_or(false),
+            locked,
+            locked_until: self
+                .lockout_expires_in_seconds
+                .filter(|_| locked)
+                .map(|seconds| stamp_ms.saturating_add(seconds.max(0).saturating_mul(1000))),
         }
     }
 }
@@ -422,6 +483,31 @@ mod tests {
     }
 
     #[test]
+    fn bans_and_lockouts_are_mirrored() {
+        let plain = user(json!({ "id": "user_1" })).to_profile(7);
+        assert_eq!(
+            (plain.banned, plain.locked, plain.locked_until),
+            (false, false, None)
+        );
+        let banned = user(json!({ "id": "user_1", "banned": true, "locked": false }));
+        assert!(banned.to_profile(7).banned);
+        let locked = user(json!({
+            "id": "user_1", "locked": true, "lockout_expires_in_seconds": 900,
+        }));
+        let p = locked.to_profile(1_000_000);
+        assert_eq!((p.locked, p.locked_until), (true, Some(1_900_000)));
+        let until_unlocked = user(json!({
+            "id": "user_1", "locked": true, "lockout_expires_in_seconds": null,
+        }));
+        assert_eq!(until_unlocked.to_profile(7).locked_until, None);
+        // A stale countdown on an unlocked user means nothing.
+        let unlocked = user(json!({
+            "id": "user_1", "locked": false, "lockout_expires_in_seconds": 900,
+        }));
+        assert_eq!(unlocked.to_profile(7).locked_until, None);
+    }
+
+    #[test]
     fn timestamps_in_seconds_or_milliseconds() {
         assert_eq!(to_millis(1_716_883_200), 1_716_883_200_000);
         assert_eq!(to_millis(1_654_012_591_835), 1_654_012_591_835);
@@ -451,5 +537,48 @@ mod tests {
         assert_eq!(no_id.user_event().unwrap_err(), EventError::InvalidUser);
         let other = Event::parse(br#"{"type":"session.created","data":{"id":"sess_1"}}"#).unwrap();
         assert_eq!(other.user_event(), Ok(None));
+        for body in [
+            &br#"{"type":"session.revoked","data":{"user_id":"user_1"}}"#[..],
+            br#"{"type":"session.ended","data":{"id":"user_1"}}"#,
+            br#"{"type":"session.removed","data":{"id":"sess_../x"}}"#,
+        ] {
+            let event = Event::parse(body).unwrap();
+            assert_eq!(event.user_event(), Err(EventError::InvalidSession));
+        }
+    }
+
+    #[test]
+    fn session_events_that_end_a_session() {
+        // Clerk's `SessionRevokedEventPayloadExample` (webhooks/2025-04-15.yml), trimmed.
+        let body = br#"{"object":"event","type":"session.revoked","timestamp":1716883200,
+            "data":{"object":"session","id":"sess_2g7np7Hrk0SN6kj5EDMLDaKNL0S",
+            "user_id":"user_2g7np7Hrk0SN6kj5EDMLDaKNL0S","client_id":"client_2g7np7Hrk0SN6kj5EDMLDaKNL0S",
+            "status":"revoked","expire_at":1716969600000,"updated_at":1716883200000}}"#;
+        let event = Event::parse(body).unwrap();
+        let ended = event.user_event().unwrap().unwrap();
+        assert_eq!(
+            ended,
+            UserEvent::SessionEnded {
+                id: "sess_2g7np7Hrk0SN6kj5EDMLDaKNL0S".into(),
+                user_id: Some("user_2g7np7Hrk0SN6kj5EDMLDaKNL0S".into()),
+                status: "revoked",
+            }
+        );
+        assert_eq!(
+            ended.clerk_user_id(),
+            Some("user_2g7np7Hrk0SN6kj5EDMLDaKNL0S")
+        );
+        for (kind, status) in [("session.ended", "ended"), ("session.removed", "removed")] {
+            let body = format!(r#"{{"type":"{kind}","data":{{"id":"sess_1"}}}}"#);
+            let event = Event::parse(body.as_bytes()).unwrap();
+            assert_eq!(
+                event.user_event(),
+                Ok(Some(UserEvent::SessionEnded {
+                    id: "sess_1".into(),
+                    user_id: None,
+                    status
+                }))
+            );
+        }
     }
 }

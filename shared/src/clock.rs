@@ -14,6 +14,13 @@ pub trait Clock: Send + Sync + 'static {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
+
+    /// Now, in milliseconds since the Unix epoch (Clerk's timestamps).
+    fn unix_millis(&self) -> i64 {
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
 }
 
 /// The system clock.

@@ -73,6 +73,8 @@ impl Denial {
         Self::MachineSecretKeyMalformed,
         Self::StoreUnavailable,
         Self::User(Refusal::Deleted),
+        Self::User(Refusal::Banned),
+        Self::User(Refusal::Locked),
         Self::User(Refusal::Inactive),
         Self::User(Refusal::Unapproved),
     ];

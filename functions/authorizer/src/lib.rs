@@ -208,7 +208,7 @@ impl Authorizer {
             .verified(verifier, |v| async move { v.verify(token).await })
             .await?;
         let wanted = &self.services.config.context_claims;
-        match self.stored_user(&claims.sub).await? {
+        match self.stored_user(&claims.sub, claims.sid.as_deref()).await? {
             // Not stored yet (the webhook is on its way): treat the caller as the record
             // would be on creation, so a lazy sync cannot bypass manual approval.
             None => Ok(decision::unsynced(&claims, wanted)),
@@ -256,7 +256,7 @@ impl Authorizer {
             }
         };
         let user = match found.user_subject() {
-            Some(clerk_user_id) => self.stored_user(clerk_user_id).await?,
+            Some(clerk_user_id) => self.stored_user(clerk_user_id, None).await?,
             None => None,
         };
         Ok(found.context(user.as_ref()))
@@ -283,18 +283,38 @@ impl Authorizer {
         })
     }
 
-    /// The stored user `clerk_user_id`, refused when its flags say so; `None` when not
+    /// The stored user `clerk_user_id`, refused when its flags say so, or when `session_id`
+    /// is recorded as ended (read with the user: still one DynamoDB call); `None` when not
     /// stored yet and new users are approved automatically.
-    async fn stored_user(&self, clerk_user_id: &str) -> Result<Option<User>, Decision> {
+    async fn stored_user(
+        &self,
+        clerk_user_id: &str,
+        session_id: Option<&str>,
+    ) -> Result<Option<User>, Decision> {
         let who = || Some(clerk_user_id.to_owned());
-        match self.services.store.get_by_clerk_id(clerk_user_id).await {
+        let store = &self.services.store;
+        let found = match session_id {
+            Some(session_id) => store
+                .get_with_session(clerk_user_id, session_id)
+                .await
+                .map(|found| (found.user, found.session_ended)),
+            None => store
+                .get_by_clerk_id(clerk_user_id)
+                .await
+                .map(|user| (user, false)),
+        };
+        let user = match found {
             Err(error) => {
                 tracing::error!(%error, "user store unavailable");
-                Err(forbidden(Denial::StoreUnavailable, who()))
+                return Err(forbidden(Denial::StoreUnavailable, who()));
             }
-            Ok(None) if self.services.config.auto_approve_users => Ok(None),
-            Ok(None) => Err(forbidden(Denial::User(Refusal::Unapproved), who())),
-            Ok(Some(user)) => match user.refusal() {
+            Ok((_, true)) => return Err(Decision::Unauthorized(Rejection::SessionRevoked)),
+            Ok((user, false)) => user,
+        };
+        match user {
+            None if self.services.config.auto_approve_users => Ok(None),
+            None => Err(forbidden(Denial::User(Refusal::Unapproved), who())),
+            Some(user) => match user.refusal(self.services.clock.unix_millis()) {
                 Some(refusal) => Err(forbidden(Denial::User(refusal), who())),
                 None => Ok(Some(user)),
             },

@@ -129,8 +129,8 @@ impl Users {
     }
 
     /// The caller's stored record; fetched from Clerk and stored (lazy sync) when the
-    /// webhook has not delivered it yet. 403 when it is deleted, inactive or unapproved,
-    /// as the authorizer would decide now.
+    /// webhook has not delivered it yet. 403 when it is deleted, banned, locked, inactive
+    /// or unapproved, as the authorizer would decide now.
     async fn caller_record(&self, caller: &CallerContext) -> Result<User, Problem> {
         let stored = self
             .services
@@ -141,10 +141,10 @@ impl Users {
             Some(user) => user,
             None => self.lazy_sync(&caller.clerk_user_id).await?,
         };
-        match user.refusal() {
+        match user.refusal(self.services.clock.unix_millis()) {
             Some(refusal) => Err(Problem::new(
                 Code::Refused(refusal),
-                "The caller may not use this API (deleted, deactivated or unapproved).",
+                "The caller may not use this API (deleted, banned, locked, deactivated or unapproved).",
             )),
             None => Ok(user),
         }
@@ -314,6 +314,9 @@ impl Users {
                     image_url: None,
                     is_admin: Some(true),
                     clerk_updated_at: 1,
+                    banned: false,
+                    locked: false,
+                    locked_until: None,
                 };
                 let flags = clerk::new_user_flags(true);
                 match self

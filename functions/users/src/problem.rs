@@ -92,6 +92,8 @@ impl Code {
         Self::StoreUnavailable,
         Self::MethodNotAllowed,
         Self::Refused(Refusal::Deleted),
+        Self::Refused(Refusal::Banned),
+        Self::Refused(Refusal::Locked),
         Self::Refused(Refusal::Inactive),
         Self::Refused(Refusal::Unapproved),
         Self::Context(ContextError::TokenExpired),

@@ -20,6 +20,14 @@ pub fn user(user: &User) -> Value {
         "is_approved": user.is_approved,
         "is_admin": user.is_admin,
         "onboarded_via_invitation": user.onboarded_via_invitation,
+        // Clerk's decisions, mirrored: either one denies the user at the gate.
+        "banned": user.banned,
+        "locked": user.locked,
+        "locked_until": user
+            .locked_until
+            .filter(|_| user.locked)
+            .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+            .map(time),
         "created_at": time(user.created_at),
         "updated_at": time(user.updated_at),
     })

@@ -21,7 +21,7 @@ use http::HeaderMap;
 use lambda_runtime::{Error, LambdaEvent};
 use shared::clerk::{self, Event, UserEvent};
 use shared::secrets::WEBHOOK_SECRET_VAR;
-use shared::store::{Applied, Delivery, StoreError};
+use shared::store::{Applied, Delivery, Recorded, StoreError};
 use shared::svix::{self, SignatureError, SignedHeaders, WebhookSecret};
 use shared::{ClerkSecrets, Services};
 
@@ -71,10 +71,7 @@ impl Webhook {
             }
             Err(_) => return Outcome::EventInvalid,
         };
-        let clerk_user_id = match &user_event {
-            UserEvent::Upsert(user) => user.id.clone(),
-            UserEvent::Deleted { id } => id.clone(),
-        };
+        let clerk_user_id = user_event.clerk_user_id().unwrap_or("-").to_owned();
         match self.services.store.delivery_seen(signed.id).await {
             Ok(true) => {
                 return self.log(&signed, &event, Some(&clerk_user_id), Outcome::Duplicate);
@@ -95,6 +92,21 @@ impl Webhook {
                 shared::mirror::mirror_user(&self.services.store, user, event_ms, flags).await
             }
             UserEvent::Deleted { id } => self.services.store.deactivate(id, event_ms).await,
+            UserEvent::SessionEnded {
+                id,
+                user_id,
+                status,
+            } => {
+                let answer = self
+                    .record_ended_session(id, user_id.as_deref(), status, event_ms)
+                    .await;
+                if answer == Outcome::StoreUnavailable {
+                    return answer;
+                }
+                return self
+                    .done(&signed, &event, Some(&clerk_user_id), answer)
+                    .await;
+            }
         };
         let answer = match result {
             Ok(written) if written.applied == Applied::Created => Outcome::Created,
@@ -157,6 +169,36 @@ impl Webhook {
                 Err(Outcome::WebhookSecretMalformed)
             }
             (verified, _) => verified.map_err(rejected),
+        }
+    }
+
+    /// Records an ended session until every token it can have issued has expired: the
+    /// longest lifetime the authorizer accepts after the later of the event and now, plus
+    /// its clock skew. Recording again only ever moves the expiry later.
+    async fn record_ended_session(
+        &self,
+        session_id: &str,
+        clerk_user_id: Option<&str>,
+        status: &str,
+        event_ms: i64,
+    ) -> Outcome {
+        let config = &self.services.config;
+        let now = self.services.clock.unix_seconds();
+        let valid_for = config.max_token_lifetime + config.clock_skew;
+        let expires_at = now
+            .max(event_ms / 1000)
+            .saturating_add(i64::try_from(valid_for.as_secs()).unwrap_or(i64::MAX));
+        let store = &self.services.store;
+        match store
+            .record_ended_session(session_id, clerk_user_id, status, expires_at)
+            .await
+        {
+            Ok(Recorded::Written) => Outcome::SessionRecorded,
+            Ok(Recorded::AlreadyRecorded) => Outcome::Stale,
+            Err(error) => {
+                tracing::error!(%error, session_id, "session not recorded; Svix will retry");
+                Outcome::StoreUnavailable
+            }
         }
     }
 

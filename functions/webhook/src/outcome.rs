@@ -15,7 +15,10 @@ pub enum Outcome {
     Created,
     /// A stored user changed.
     Updated,
-    /// The stored user is as new or newer: nothing changed.
+    /// An ended session was recorded: its tokens are refused from now on.
+    SessionRecorded,
+    /// The stored user is as new or newer, or the session was recorded already: nothing
+    /// changed.
     Stale,
     /// This message was processed before.
     Duplicate,
@@ -47,6 +50,7 @@ impl Outcome {
     pub const ALL: &[Outcome] = &[
         Self::Created,
         Self::Updated,
+        Self::SessionRecorded,
         Self::Stale,
         Self::Duplicate,
         Self::Ignored,
@@ -70,7 +74,12 @@ impl Outcome {
     /// The HTTP status.
     pub fn status(self) -> u16 {
         match self {
-            Self::Created | Self::Updated | Self::Stale | Self::Duplicate | Self::Ignored => 200,
+            Self::Created
+            | Self::Updated
+            | Self::SessionRecorded
+            | Self::Stale
+            | Self::Duplicate
+            | Self::Ignored => 200,
             Self::EventInvalid | Self::BodyInvalid => 400,
             Self::BodyTooLarge => 413,
             Self::UserUnstorable => 422,
@@ -87,6 +96,7 @@ impl Outcome {
         match self {
             Self::Created => "created",
             Self::Updated => "updated",
+            Self::SessionRecorded => "session-recorded",
             Self::Stale => "stale",
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",

@@ -106,6 +106,16 @@ pub(crate) fn user_to_item(user: &User, version: u64) -> Item {
         put("deleted_at", s(format_time(deleted_at)));
     }
     put("clerk_updated_at", n(user.clerk_updated_at));
+    // Written only when set: items of users never banned or locked stay as they were.
+    if user.banned {
+        put("banned", AttributeValue::Bool(true));
+    }
+    if user.locked {
+        put("locked", AttributeValue::Bool(true));
+    }
+    if let Some(until) = user.locked_until {
+        put("locked_until", n(until));
+    }
     put(VERSION, n(version));
     item
 }
@@ -161,6 +171,9 @@ pub(crate) fn item_to_stored(item: &Item) -> Result<Stored, StoreError> {
             .ok_or_else(|| corrupt("updated_at", "missing"))?,
         deleted_at: parse_time(item, "deleted_at")?,
         clerk_updated_at: req_n(item, "clerk_updated_at")?,
+        banned: opt_bool(item, "banned")?.unwrap_or(false),
+        locked: opt_bool(item, "locked")?.unwrap_or(false),
+        locked_until: opt_n(item, "locked_until")?,
     };
     let version = req_n(item, VERSION)?;
     let version = u64::try_from(version).map_err(|_| corrupt(VERSION, "negative"))?;
@@ -204,10 +217,17 @@ fn req_bool(item: &Item, attr: &str) -> Result<bool, StoreError> {
 }
 
 fn req_n(item: &Item, attr: &str) -> Result<i64, StoreError> {
+    opt_n(item, attr)?.ok_or_else(|| corrupt(attr, "missing"))
+}
+
+fn opt_n(item: &Item, attr: &str) -> Result<Option<i64>, StoreError> {
     match item.get(attr) {
-        Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt(attr, "not an integer")),
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| corrupt(attr, "not an integer")),
+        Some(AttributeValue::Null(_)) | None => Ok(None),
         Some(_) => Err(corrupt(attr, "not a number")),
-        None => Err(corrupt(attr, "missing")),
     }
 }
 
@@ -240,6 +260,9 @@ mod tests {
             updated_at: t,
             deleted_at: None,
             clerk_updated_at: 1_700_000_000_123,
+            banned: false,
+            locked: true,
+            locked_until: Some(1_700_000_900_000),
         }
     }
 

@@ -8,6 +8,8 @@
 //! | email guard | `email#<lowercased email>` | `owner` | uniqueness of `email`; get by email (guard, then user) |
 //! | username guard | `username#<lowercased username>` | `owner` | uniqueness of `username` |
 //! | delivery | `delivery#<svix-id>` | `expires_at` (TTL) | webhook audit and duplicate detection |
+//! | ended session | `session#<sid>` | `owner`, `status`, `expires_at` (TTL) | the authorizer's `session-revoked`, read with the user in one `BatchGetItem` |
+//! | reconciliation checkpoint | `reconcile#checkpoint` | lease, progress | resuming a cut-off run; one run at a time |
 //!
 //! | index | keys | serves |
 //! |---|---|---|
@@ -42,6 +44,7 @@ mod item;
 mod model;
 mod plan;
 mod reads;
+mod sessions;
 mod settle;
 mod transaction;
 
@@ -59,6 +62,7 @@ pub use model::{
     Applied, ClerkProfile, FlagsPatch, Holder, ListQuery, NewUserFlags, Page, Refusal, Settlement,
     UniqueField, User, Written,
 };
+pub use sessions::{Recorded, UserSession};
 use transaction::{CommitError, unavailable, until_not_raced};
 
 /// Name of the index that maps our UUID to a user.

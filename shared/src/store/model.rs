@@ -44,14 +44,26 @@ pub struct User {
     pub deleted_at: Option<OffsetDateTime>,
     /// Clerk's `updated_at` (ms) of the last Clerk write applied: the ordering stamp.
     pub clerk_updated_at: i64,
+    /// Banned in Clerk (Clerk's `banned`): denied until Clerk lifts the ban.
+    pub banned: bool,
+    /// Locked in Clerk after too many failed sign-ins (Clerk's `locked`).
+    pub locked: bool,
+    /// When Clerk's lockout ends (Unix ms, from `lockout_expires_in_seconds`); `None` while
+    /// locked: until Clerk says otherwise.
+    pub locked_until: Option<i64>,
 }
 
 impl User {
-    /// Why this user may not be let in, or `None`: the one rule the authorizer and the users
-    /// API apply.
-    pub fn refusal(&self) -> Option<Refusal> {
+    /// Why this user may not be let in at `now_ms` (Unix ms), or `None`: the one rule the
+    /// authorizer and the users API apply. Clerk's decisions (deleted, banned, locked) come
+    /// before ours (inactive, unapproved).
+    pub fn refusal(&self, now_ms: i64) -> Option<Refusal> {
         if self.deleted_at.is_some() {
             Some(Refusal::Deleted)
+        } else if self.banned {
+            Some(Refusal::Banned)
+        } else if self.is_locked(now_ms) {
+            Some(Refusal::Locked)
         } else if !self.is_active {
             Some(Refusal::Inactive)
         } else if !self.is_approved {
@@ -60,6 +72,12 @@ impl User {
             None
         }
     }
+
+    /// Whether Clerk's lockout holds at `now_ms`: a lockout with an end lifts itself then,
+    /// as Clerk's does, without waiting for an event.
+    pub fn is_locked(&self, now_ms: i64) -> bool {
+        self.locked && self.locked_until.is_none_or(|until| now_ms < until)
+    }
 }
 
 /// Why a stored user may not be let in.
@@ -67,6 +85,10 @@ impl User {
 pub enum Refusal {
     /// Deleted in Clerk: the record is a tombstone.
     Deleted,
+    /// Banned in Clerk.
+    Banned,
+    /// Locked in Clerk (too many failed sign-in attempts), until the lockout ends.
+    Locked,
     /// Deactivated by an admin.
     Inactive,
     /// Not approved (yet).
@@ -78,6 +100,8 @@ impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
             Self::Deleted => "user-deleted",
+            Self::Banned => "user-banned",
+            Self::Locked => "user-locked",
             Self::Inactive => "user-inactive",
             Self::Unapproved => "user-unapproved",
         }
@@ -105,6 +129,12 @@ pub struct ClerkProfile {
     pub is_admin: Option<bool>,
     /// Clerk's `updated_at`, in ms: the ordering stamp.
     pub clerk_updated_at: i64,
+    /// Clerk's `banned`.
+    pub banned: bool,
+    /// Clerk's `locked`.
+    pub locked: bool,
+    /// When the lockout ends (Unix ms), when Clerk says.
+    pub locked_until: Option<i64>,
 }
 
 /// Flags a user gets when first stored (later Clerk writes keep the stored flags).

@@ -69,6 +69,9 @@ fn new_user(id: Uuid, profile: &ClerkProfile, flags: NewUserFlags, now: OffsetDa
         updated_at: now,
         deleted_at: None,
         clerk_updated_at: profile.clerk_updated_at,
+        banned: profile.banned,
+        locked: profile.locked,
+        locked_until: profile.locked_until,
     }
 }
 
@@ -84,6 +87,9 @@ fn merge(current: &User, profile: &ClerkProfile, now: OffsetDateTime) -> User {
         is_admin: profile.is_admin.unwrap_or(current.is_admin),
         updated_at: now,
         clerk_updated_at: profile.clerk_updated_at,
+        banned: profile.banned,
+        locked: profile.locked,
+        locked_until: profile.locked_until,
         ..current.clone()
     }
 }
@@ -110,6 +116,9 @@ fn tombstone(clerk_user_id: &str, deleted_at: OffsetDateTime, now: OffsetDateTim
         updated_at: now,
         deleted_at: Some(deleted_at),
         clerk_updated_at: 0,
+        banned: false,
+        locked: false,
+        locked_until: None,
     }
 }
 
@@ -146,6 +155,9 @@ mod tests {
             image_url: None,
             is_admin: None,
             clerk_updated_at: stamp,
+            banned: false,
+            locked: false,
+            locked_until: None,
         }
     }
 

@@ -344,6 +344,9 @@ mod tests {
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            banned: false,
+            locked: false,
+            locked_until: None,
         }
     }
 

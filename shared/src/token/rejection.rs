@@ -95,11 +95,15 @@ pub enum Rejection {
     /// This instance's ration of Backend API lookups is spent (a flood of unknown tokens).
     #[error("machine token lookups rationed")]
     MachineLookupThrottled,
+    /// The token's session (`sid`) was revoked, ended or removed in Clerk, as its webhook
+    /// recorded: the token is refused although it has not expired.
+    #[error("session revoked")]
+    SessionRevoked,
 }
 
 impl Rejection {
     /// Every variant, for exhaustive tests and documentation.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::TokenMissing,
         Self::AuthorizationInvalid,
         Self::TokenTooLarge,
@@ -129,6 +133,7 @@ impl Rejection {
         Self::BackendApiUnavailable,
         Self::BackendApiUnauthorized,
         Self::MachineLookupThrottled,
+        Self::SessionRevoked,
     ];
 
     /// The stable reason code (kebab-case), safe to log and to return to clients.
@@ -163,6 +168,7 @@ impl Rejection {
             Self::BackendApiUnavailable => "backend-api-unavailable",
             Self::BackendApiUnauthorized => "backend-api-unauthorized",
             Self::MachineLookupThrottled => "machine-lookup-throttled",
+            Self::SessionRevoked => "session-revoked",
         }
     }
 

@@ -21,6 +21,9 @@ fn profile(clerk: &str, email: Option<&str>, username: &str, stamp: i64) -> Cler
         image_url: Some("https://img.example/a.png".into()),
         is_admin: None,
         clerk_updated_at: stamp,
+        banned: false,
+        locked: false,
+        locked_until: None,
     }
 }
 

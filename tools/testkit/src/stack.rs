@@ -47,6 +47,9 @@ pub fn profile(
         image_url: None,
         is_admin: None,
         clerk_updated_at: 1,
+        banned: false,
+        locked: false,
+        locked_until: None,
     }
 }
 

@@ -78,18 +78,19 @@ fn oauth_answer(id: &str, subject: &str, scopes: &[&str]) -> Value {
     })
 }
 
-struct Gate {
+pub(crate) struct Gate {
     api: RuntimeApi,
-    function: Function,
-    key: TestKey,
+    pub(crate) function: Function,
+    pub(crate) key: TestKey,
     clerk: FakeClerk,
     log: std::path::PathBuf,
+    pub(crate) store: shared::UserStore,
 }
 
 impl Gate {
     /// The binary with [`DOCUMENT`], keys and the Backend API on a fake Clerk, and users
     /// `user_staff` (active), `user_boss` (admin) and `user_gone` (inactive) stored.
-    async fn start(extra: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(extra: &[(&str, &str)]) -> Self {
         let key = TestKey::generate("ins_machines");
         let clerk = FakeClerk::start().await;
         clerk.serve_keys("/jwks", &[&key]);
@@ -137,6 +138,7 @@ impl Gate {
             key,
             clerk,
             log,
+            store,
         }
     }
 
@@ -150,7 +152,7 @@ impl Gate {
         self.key.sign(&header, &payload)
     }
 
-    fn session(&self, sub: &str) -> String {
+    pub(crate) fn session(&self, sub: &str) -> String {
         self.key.sign(
             &self.key.session_header(),
             &session_claims(ISSUER, sub, now()),
@@ -159,7 +161,7 @@ impl Gate {
 
     /// HTTP API on `route_key`: the context when allowed, else the status and reason code
     /// the decision logged.
-    async fn http(&self, token: &str, route_key: &str) -> Result<Value, (u16, String)> {
+    pub(crate) async fn http(&self, token: &str, route_key: &str) -> Result<Value, (u16, String)> {
         let mut event: Value = serde_json::from_str(&HTTP_V2.replace("{{TOKEN}}", token)).unwrap();
         event["routeKey"] = json!(route_key);
         event["requestContext"]["routeKey"] = json!(route_key);
@@ -209,7 +211,7 @@ fn with_scope(payload: &Value, scope: &str) -> Value {
     payload
 }
 
-fn refused(code: &str, status: u16) -> Result<Value, (u16, String)> {
+pub(crate) fn refused(code: &str, status: u16) -> Result<Value, (u16, String)> {
     Err((status, code.to_owned()))
 }
 

@@ -5,5 +5,6 @@
 mod events;
 mod fuzz;
 mod machines;
+mod mirror;
 mod policies;
 mod runtime_api;

@@ -22,6 +22,9 @@ async fn add(store: &UserStore, clerk_id: &str, email: &str, admin: bool) -> Use
         image_url: None,
         is_admin: Some(admin),
         clerk_updated_at: 1,
+        banned: false,
+        locked: false,
+        locked_until: None,
     };
     store
         .upsert_from_clerk(&profile, NewUserFlags::default())
@@ -51,7 +54,7 @@ async fn me_and_protected_for_a_stored_caller() {
     assert_eq!(me.json["is_admin"], false);
     assert_eq!(
         me.json.as_object().unwrap().len(),
-        14,
+        17,
         "exactly the documented user fields"
     );
     let protected = call(&f.users, Call::get("/protected", ctx(&ann))).await;
@@ -191,6 +194,75 @@ async fn the_stored_record_decides_not_a_cached_context() {
     let own = format!("/users/{}", admin.id);
     let answer = call(&f.users, Call::get(&own, stale_admin_context)).await;
     assert_eq!((answer.status, answer.code()), (403, "user-deleted"));
+}
+
+/// Clerk's bans and lockouts, as mirrored: refused with their codes, shown to admins, and
+/// lifted when Clerk lifts them (a ban by a newer event, a lockout when it ends).
+#[tokio::test]
+async fn banned_and_locked_callers_are_refused_and_shown_to_admins() {
+    let f = fixture(&[]).await;
+    let admin = add(&f.store, "user_the_admin", "boss@example.com", true).await;
+    let banned = add(&f.store, "user_banned", "banned@example.com", false).await;
+    let locked = add(&f.store, "user_locked", "locked@example.com", false).await;
+    let mirror = |id: &str, stamp: i64, banned: bool, locked_until: Option<i64>| {
+        let mut p = testkit::profile(id, Some(&format!("{}@example.com", &id[5..])), &id[5..]);
+        p.clerk_updated_at = stamp;
+        p.banned = banned;
+        p.locked = locked_until.is_some();
+        p.locked_until = locked_until;
+        p
+    };
+    let flags = NewUserFlags::default();
+    let lockout_end = (support::NOW + 600) * 1000;
+    f.store
+        .upsert_from_clerk(&mirror("user_banned", 2, true, None), flags)
+        .await
+        .unwrap();
+    f.store
+        .upsert_from_clerk(&mirror("user_locked", 2, false, Some(lockout_end)), flags)
+        .await
+        .unwrap();
+    for (user, code) in [(&banned, "user-banned"), (&locked, "user-locked")] {
+        for path in ["/me", "/protected"] {
+            let answer = call(&f.users, Call::get(path, ctx(user))).await;
+            assert_eq!((answer.status, answer.code()), (403, code), "{path}");
+        }
+    }
+    let shown = call(
+        &f.users,
+        Call::get(&format!("/users/{}", banned.id), ctx(&admin)),
+    )
+    .await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(
+        (&shown.json["banned"], &shown.json["locked"]),
+        (&json!(true), &json!(false))
+    );
+    let shown = call(
+        &f.users,
+        Call::get(&format!("/users/{}", locked.id), ctx(&admin)),
+    )
+    .await;
+    assert_eq!(
+        (&shown.json["banned"], &shown.json["locked"]),
+        (&json!(false), &json!(true))
+    );
+
+    f.store
+        .upsert_from_clerk(&mirror("user_banned", 3, false, None), flags)
+        .await
+        .unwrap();
+    let me = call(&f.users, Call::get("/me", ctx(&banned))).await;
+    assert_eq!((me.status, &me.json["banned"]), (200, &json!(false)));
+    let over = add(&f.store, "user_lock_over", "over@example.com", false).await;
+    let ended = Some(support::NOW * 1000 - 1);
+    f.store
+        .upsert_from_clerk(&mirror("user_lock_over", 2, false, ended), flags)
+        .await
+        .unwrap();
+    let me = call(&f.users, Call::get("/me", ctx(&over))).await;
+    assert_eq!(me.status, 200, "the lockout has ended");
+    assert_eq!(me.json["locked_until"], "2026-11-26T13:59:59.999Z");
 }
 
 #[tokio::test]

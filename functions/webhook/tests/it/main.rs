@@ -4,6 +4,7 @@
 
 mod deliveries;
 mod fuzz;
+mod mirror;
 mod ordering;
 mod runtime_api;
 mod support;
