@@ -125,11 +125,11 @@ async fn bans_and_lockouts_follow_clerks_order() {
 async fn ended_sessions_are_recorded_once_in_any_order() {
     let f = fixture(&[]).await;
     assert!(
-        !f.store
+        f.store
             .session_ended_until("sess_a")
             .await
             .unwrap()
-            .is_some()
+            .is_none()
     );
     for kind in ["session.revoked", "session.ended", "session.removed"] {
         let session = format!("sess_{}", kind.trim_start_matches("session."));
@@ -186,11 +186,11 @@ async fn ended_sessions_are_recorded_once_in_any_order() {
     .await;
     assert_eq!(created, (200, "ignored".to_owned()));
     assert!(
-        !f.store
+        f.store
             .session_ended_until("sess_new")
             .await
             .unwrap()
-            .is_some()
+            .is_none()
     );
     let bad = send(
         &f.webhook,
