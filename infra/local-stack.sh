@@ -57,8 +57,10 @@ up() {
   else
     stop_quietly
     port=${LOCAL_STACK_PORT:-$(free_port)}
-    # Its own session, so `down` can end the whole process group.
-    setsid "$root/.venv/bin/moto_server" -H "$host" -p "$port" >"$state/moto.log" 2>&1 < /dev/null &
+    # Its own session, so `down` can end the whole process group. moto's server, with
+    # transactions that back up only the items they touch (infra/moto-server.py says why).
+    setsid "$root/.venv/bin/python" "$root/infra/moto-server.py" -H "$host" -p "$port" \
+      >"$state/moto.log" 2>&1 < /dev/null &
     echo $! > "$pid_file"
     echo "$port" > "$port_file"
     for _ in $(seq 1 100); do

@@ -17,6 +17,13 @@ pub const DEFAULT_API_URL: &str = "https://api.clerk.com";
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 5;
 /// Default lifetime of cached JWKS: an hour (a rotated key is refetched at once anyway).
 pub const DEFAULT_JWKS_CACHE_TTL_SECONDS: u64 = 3600;
+/// Default users per Backend API page a reconciliation reads.
+pub const DEFAULT_RECONCILE_PAGE_SIZE: u32 = 100;
+/// Largest page the Backend API serves (`limit` of `GET /v1/users`).
+pub const MAX_RECONCILE_PAGE_SIZE: u32 = 500;
+/// Default pace of a reconciliation's Backend API requests: a fifth of a development
+/// instance's limit (100 per 10 s), a fiftieth of a production one's (1000 per 10 s).
+pub const DEFAULT_RECONCILE_REQUESTS_PER_SECOND: u32 = 2;
 /// Default cap on a token's lifetime (`exp - iat`), in seconds.
 pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 /// Default lifetime of cached secrets.
@@ -147,6 +154,11 @@ pub struct Config {
     /// `ROUTE_POLICIES`: what each route asks of its callers, beyond a valid session of an
     /// active, approved user (empty: nothing more).
     pub route_policies: PolicyDocument,
+    /// `RECONCILE_PAGE_SIZE`: users per Backend API page (1 to 500, default 100).
+    pub reconcile_page_size: u32,
+    /// `RECONCILE_REQUESTS_PER_SECOND`: a reconciliation's pace of Backend API requests
+    /// (at least 1, default 2).
+    pub reconcile_requests_per_second: u32,
 }
 
 impl Config {
@@ -245,6 +257,16 @@ impl Config {
                 })
                 .transpose()?
                 .unwrap_or_default(),
+            reconcile_page_size: vars.number(
+                "RECONCILE_PAGE_SIZE",
+                DEFAULT_RECONCILE_PAGE_SIZE,
+                1..=MAX_RECONCILE_PAGE_SIZE,
+            )?,
+            reconcile_requests_per_second: vars.number(
+                "RECONCILE_REQUESTS_PER_SECOND",
+                DEFAULT_RECONCILE_REQUESTS_PER_SECOND,
+                1..=1000,
+            )?,
         })
     }
 
@@ -393,6 +415,28 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 .parse::<u64>()
                 .map(Duration::from_secs)
                 .map_err(|_| malformed(var, "expected a whole number of seconds")),
+        }
+    }
+
+    fn number(
+        &self,
+        var: &'static str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, ConfigError> {
+        let Some(raw) = self.text(var) else {
+            return Ok(default);
+        };
+        match raw.parse::<u32>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError::Malformed {
+                var,
+                reason: format!(
+                    "expected a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            }),
         }
     }
 
@@ -602,6 +646,9 @@ mod tests {
             ("SECRETS_CACHE_TTL_SECONDS", "0"),
             ("SECRETS_REFRESH_INTERVAL_SECONDS", "0"),
             ("AUTO_APPROVE_USERS", "maybe"),
+            ("RECONCILE_PAGE_SIZE", "0"),
+            ("RECONCILE_PAGE_SIZE", "501"),
+            ("RECONCILE_REQUESTS_PER_SECOND", "0"),
             ("AUTH_DISABLED", "yes please"),
             ("STAGE", "qa"),
             ("CLERK_JWKS_URL", "http://keys.example.com/jwks"),

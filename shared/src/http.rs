@@ -33,9 +33,14 @@ pub enum FetchError {
 /// lead a key fetch somewhere it was not configured to go). An error, never a panic, when
 /// it cannot be built.
 pub fn client() -> Result<reqwest::Client, FetchError> {
+    client_within(TOTAL_TIMEOUT)
+}
+
+/// [`client`] with requests bounded by `total` instead (a page of hundreds of users).
+pub fn client_within(total: Duration) -> Result<reqwest::Client, FetchError> {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(TOTAL_TIMEOUT)
+        .timeout(total)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("clerk-lambda-auth/", env!("CARGO_PKG_VERSION")))
         .build()

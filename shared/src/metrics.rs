@@ -31,6 +31,11 @@ pub fn init(function: &'static str) {
 
 /// The EMF object counting one `name` with these dimensions at `timestamp_ms`.
 pub fn point(name: &str, dimensions: &[(&str, &str)], timestamp_ms: u64) -> Value {
+    point_of(name, dimensions, 1, timestamp_ms)
+}
+
+/// The EMF object counting `value` of `name` with these dimensions at `timestamp_ms`.
+pub fn point_of(name: &str, dimensions: &[(&str, &str)], value: u64, timestamp_ms: u64) -> Value {
     let function = FUNCTION.get().copied().unwrap_or("unknown");
     let mut keys = vec!["Function"];
     keys.extend(dimensions.iter().map(|(key, _)| *key));
@@ -50,20 +55,25 @@ pub fn point(name: &str, dimensions: &[(&str, &str)], timestamp_ms: u64) -> Valu
     for (key, value) in dimensions {
         object.insert((*key).to_owned(), Value::from(*value));
     }
-    object.insert(name.to_owned(), Value::from(1));
+    object.insert(name.to_owned(), Value::from(value));
     Value::Object(object)
 }
 
 /// Counts one `name` with these dimensions now, once [`init`] has named the function (a line
 /// on stdout; a failed write is lost, never an error: metrics must not fail a request).
 pub fn count(name: &str, dimensions: &[(&str, &str)]) {
+    count_n(name, dimensions, 1);
+}
+
+/// Counts `value` of `name` at once (a reconciliation's totals), as [`count`] does one.
+pub fn count_n(name: &str, dimensions: &[(&str, &str)], value: u64) {
     if FUNCTION.get().is_none() {
         return;
     }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let line = point(name, dimensions, now_ms).to_string();
+    let line = point_of(name, dimensions, value, now_ms).to_string();
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 

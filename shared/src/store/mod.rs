@@ -37,6 +37,7 @@
 //! profile data back; a newer event only advances its stamp, so any delivery order
 //! converges on the same record.
 
+mod checkpoint;
 mod cursor;
 mod deliveries;
 mod error;
@@ -54,6 +55,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use checkpoint::{Checkpoint, Progress};
 pub use cursor::Cursor;
 pub use deliveries::Delivery;
 pub use error::StoreError;

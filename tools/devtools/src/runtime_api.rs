@@ -69,7 +69,12 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     queued: Notify,
+    /// The function's timeout as its deadline header tells it (0: the default, 30 s).
+    timeout_ms: std::sync::atomic::AtomicU64,
 }
+
+/// The deadline given with each event unless [`RuntimeApi::set_timeout`] says otherwise.
+const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
 impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -95,6 +100,15 @@ impl RuntimeApi {
         let shared = Arc::clone(&inner);
         testkit::serve::serve(listener, move |req| route(Arc::clone(&shared), req));
         Ok(Self { addr, inner })
+    }
+
+    /// Events dispatched from now on carry a deadline `timeout` away (Lambda's function
+    /// timeout; the default is 30 s).
+    pub fn set_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .timeout_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
@@ -204,11 +218,15 @@ async fn next(inner: &Inner) -> Response<Full<Bytes>> {
         let item = inner.lock().queue.pop_front();
         if let Some((id, event)) = item {
             inner.lock().dispatched.insert(id.clone(), Instant::now());
+            let timeout = match inner.timeout_ms.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => DEFAULT_TIMEOUT_MS,
+                ms => ms,
+            };
             let deadline = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis()
-                + 30_000;
+                + u128::from(timeout);
             let mut response = reply(StatusCode::OK, Bytes::from(event.to_string()));
             let headers = response.headers_mut();
             let mut set = |name: &'static str, value: String| {

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+pub mod bapi;
 pub mod bench;
 mod clerk;
 pub mod clerk_fixtures;
