@@ -130,7 +130,12 @@ impl RuntimeApi {
         let id = {
             let mut state = self.inner.lock();
             state.next_id += 1;
-            let id = format!("00000000-0000-4000-8000-{:012}", state.next_id);
+            // Unique across emulators, as Lambda's request ids are: the port tells them apart.
+            let id = format!(
+                "00000000-{:04x}-4000-8000-{:012}",
+                self.addr.port(),
+                state.next_id
+            );
             state.queue.push_back((id.clone(), event));
             id
         };

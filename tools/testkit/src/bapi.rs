@@ -30,6 +30,8 @@ struct State {
     /// Changes to make when the n-th list request (from 1) arrives, before answering it.
     changes: Vec<(usize, Change)>,
     delay: Duration,
+    /// List requests (from 1) answered 503.
+    failing: Vec<usize>,
     list_requests: usize,
     /// Every request: when, and its path and query.
     seen: Vec<(Instant, String)>,
@@ -94,6 +96,11 @@ impl FakeUsers {
             .unwrap()
             .changes
             .push((nth, Box::new(change)));
+    }
+
+    /// The `nth` list request (from 1) is answered 503, as an outage would.
+    pub fn fail_list_request(&self, nth: usize) {
+        self.state.lock().unwrap().failing.push(nth);
     }
 
     /// Every answer waits this long first.
@@ -203,6 +210,13 @@ fn route(state: &mut State, path: &str, query: &str) -> (u16, Value, Option<u64>
         state.changes = later;
         for (_, change) in due {
             change(&mut state.users);
+        }
+        if state.failing.contains(&nth) {
+            return (
+                503,
+                json!({ "errors": [{ "code": "service_unavailable" }] }),
+                None,
+            );
         }
         return match list(state, query) {
             Ok(users) => (200, Value::Array(users), None),

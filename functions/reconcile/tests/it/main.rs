@@ -4,4 +4,5 @@
 
 mod converge;
 mod runs;
+mod storm;
 mod support;

@@ -42,11 +42,7 @@ impl Harness {
         let log = log_path();
         let function = Function::spawn(binary(), &api, &env, Some(&log)).unwrap();
         api.wait_ready(TIMEOUT).await.unwrap();
-        Self {
-            api,
-            function,
-            log,
-        }
+        Self { api, function, log }
     }
 
     /// One scheduled invocation (EventBridge's event): the summary, or the error message.
