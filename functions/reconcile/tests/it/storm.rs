@@ -128,7 +128,8 @@ async fn reconciliation_beside_webhook_deliveries_converges() {
     let mut statuses = Vec::new();
     for wave in deliveries.chunks(6) {
         let mut set = tokio::task::JoinSet::new();
-        for (id, body) in wave.iter().cloned() {
+        for (id, body) in wave {
+            let (id, body) = (id.clone(), body.clone());
             let webhook = Arc::clone(&webhook);
             set.spawn(async move {
                 let request = delivery(&id, &body);
