@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help demo dev dev-user stop test check fmt bench fuzz events stack-up stack-down
+.PHONY: help demo dev dev-user reconcile stop test check fmt bench fuzz events stack-up stack-down
 
 CASES ?= 20000
 
@@ -25,6 +25,11 @@ dev-user: ## a user in the running `make dev`, through its webhook, and a token:
 	@set -a && . .local/stack.env && set +a && target/debug/dev-user $(ID) \
 		$(if $(ADMIN),--admin) $(if $(UNAPPROVED),--unapproved) $(if $(INACTIVE),--inactive) \
 		$(if $(EMAIL),--email $(EMAIL))
+
+reconcile: ## one reconciliation run on the local stack against the Backend API at CLERK_API_URL (keys from .env as for make dev)
+	infra/venv.sh
+	cargo build -p reconcile -p devtools --bin reconcile --bin reconcile-once
+	infra/with-stack.sh target/debug/reconcile-once
 
 stop: ## stop everything `make dev` started (the gateway, its functions, the local stack and its data)
 	infra/local-stack.sh down

@@ -208,7 +208,7 @@ def check_limits() -> int:
     for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
         if throttle.get(key) != {"Ref": key} or key not in params:
             problems.append(f"HttpApi DefaultRouteSettings.{key} must be the {key} parameter")
-    for function in ("Webhook", "Authorizer", "Users"):
+    for function in ("Webhook", "Authorizer", "Users", "Reconcile"):
         param = f"{function}ReservedConcurrency"
         props = resources[f"{function}Function"]["Properties"]
         reserved = props.get("ReservedConcurrentExecutions")
@@ -220,6 +220,7 @@ def check_limits() -> int:
             problems.append(f"{param} must default to 0 (no reservation)")
     if t["Globals"]["Function"].get("Tracing") != {"Ref": "Tracing"} or "Tracing" not in params:
         problems.append("Globals Function Tracing must be the Tracing parameter")
+    problems += reconcile_problems(t)
     problems += access_log_problems(api, resources)
     problems += kms_problems(t)
     problems += alarm_problems(t)
@@ -240,6 +241,34 @@ def check_limits() -> int:
     if not problems:
         print("template.yaml: throttling, webhook reservation and guard rules in place")
     return 1 if problems else 0
+
+
+def reconcile_problems(t) -> list:
+    """The reconciliation runs on a schedule that is a parameter (daily by default) with a
+    switch to turn it off, within a timeout that is a parameter, never retried (the next
+    run resumes from its checkpoint), and can reach only the table and the secret."""
+    params, resources = t["Parameters"], t["Resources"]
+    problems = []
+    props = resources.get("ReconcileFunction", {}).get("Properties", {})
+    schedule = props.get("Events", {}).get("Schedule", {})
+    if schedule.get("Type") != "Schedule":
+        return ["ReconcileFunction must have a Schedule event"]
+    sp = schedule.get("Properties", {})
+    if sp.get("Schedule") != {"Ref": "ReconcileSchedule"} or params.get("ReconcileSchedule", {}).get("Default") != "rate(1 day)":
+        problems.append("the reconciliation's schedule must be the ReconcileSchedule parameter, daily by default")
+    if sp.get("State") != {"If": ["ReconcileOnSchedule", "ENABLED", "DISABLED"]} or "ReconcileEnabled" not in params:
+        problems.append("ReconcileEnabled must switch the schedule on and off")
+    if props.get("Timeout") != {"Ref": "ReconcileTimeout"}:
+        problems.append("ReconcileFunction Timeout must be the ReconcileTimeout parameter")
+    if props.get("EventInvokeConfig", {}).get("MaximumRetryAttempts") != 0:
+        problems.append("ReconcileFunction must not be retried (the next run resumes)")
+    resources_named = [s.get("Resource") for s in props.get("Policies", [{}])[0].get("Statement", [])
+                       if isinstance(s, dict) and "Effect" in s]
+    allowed = [[{"GetAtt": "UsersTable.Arn"}, {"Sub": "${UsersTable.Arn}/index/*"}],
+               {"If": ["CreateSecret", {"Ref": "ClerkSecret"}, {"Ref": "ExistingClerkSecretArn"}]}]
+    if resources_named != allowed:
+        problems.append(f"ReconcileFunction may reach only the table, its indexes and the secret: {resources_named}")
+    return problems
 
 
 # The alarms' metrics, as the functions emit them (shared::metrics; the binaries' tests

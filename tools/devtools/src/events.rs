@@ -45,6 +45,8 @@ pub enum Expect {
     Allow,
     /// Authorizer: the `Unauthorized` error (401).
     Unauthorized,
+    /// Authorizer: denied (403: `isAuthorized: false`, or a `Deny` policy).
+    Forbidden,
     /// HTTP function: this status and, for JSON bodies, this `code` (if given).
     Status(u16, Option<&'static str>),
 }
@@ -69,9 +71,30 @@ pub fn dev_key() -> TestKey {
 
 /// A development session token for `sub`, valid from `now` for [`DEV_TOKEN_SECONDS`].
 pub fn dev_token(key: &TestKey, sub: &str, now: i64) -> String {
+    dev_session_token(key, sub, "sess_test", now)
+}
+
+/// [`dev_token`] in session `sid`.
+pub fn dev_session_token(key: &TestKey, sub: &str, sid: &str, now: i64) -> String {
     let mut claims = session_claims(DEV_ISSUER, sub, now);
     claims["exp"] = json!(now + DEV_TOKEN_SECONDS);
+    claims["sid"] = json!(sid);
     key.sign(&key.session_header(), &claims)
+}
+
+/// The body of Clerk's `session.revoked` (`ended`, `removed`: the same shape) for session
+/// `sid` of `user`, as in Clerk's example payload.
+pub fn session_event(kind: &str, sid: &str, user: &str, now: i64) -> Value {
+    let status = kind.trim_start_matches("session.");
+    json!({
+        "type": kind, "object": "event", "instance_id": "ins_dev_local", "timestamp": now,
+        "data": {
+            "object": "session", "id": sid, "user_id": user, "client_id": "client_dev_local",
+            "status": status, "last_active_at": now * 1000, "expire_at": (now + 604_800) * 1000,
+            "abandon_at": (now + 2_592_000) * 1000, "created_at": (now - 600) * 1000,
+            "updated_at": now * 1000,
+        }
+    })
 }
 
 /// A development M2M token (JWT) from [`DEV_MACHINE`], valid from `now` for
@@ -334,6 +357,35 @@ pub fn samples(now: i64) -> Vec<Sample> {
         Expect::Status(403, Some("admin-required")),
     ));
 
+    // The admin signs out everywhere (or an app revokes the session): a token of that session
+    // is refused from then on, though it has not expired.
+    out.push(webhook(
+        "session-revoked",
+        "msg_dev_6",
+        session_event("session.revoked", "sess_dev_revoked", ADMIN, 1_795_701_600),
+        DEV_WEBHOOK_SECRET,
+        Expect::Status(200, Some("session-recorded")),
+    ));
+    out.push(authorizer_http(
+        "session-revoked",
+        &dev_session_token(&key, ADMIN, "sess_dev_revoked", now),
+        Expect::Unauthorized,
+    ));
+    // Clerk bans the member: refused at the gate (403 user-banned) while the ban lasts.
+    let mut banned = clerk_user("user.updated", MEMBER, "member@example.com", false, 3_000);
+    banned["data"]["banned"] = json!(true);
+    out.push(webhook(
+        "user-banned",
+        "msg_dev_7",
+        banned,
+        DEV_WEBHOOK_SECRET,
+        Expect::Status(200, Some("updated")),
+    ));
+    out.push(authorizer_http(
+        "banned",
+        &dev_token(&key, MEMBER, now),
+        Expect::Forbidden,
+    ));
     out.push(webhook(
         "user-deleted",
         "msg_dev_5",
@@ -346,6 +398,16 @@ pub fn samples(now: i64) -> Vec<Sample> {
         Expect::Status(200, Some("updated")),
     ));
     out
+}
+
+/// An HTTP API authorizer event for `GET /me` carrying `token`.
+fn authorizer_http(state: &str, token: &str, expect: Expect) -> Sample {
+    Sample {
+        file: format!("authorizer-http-v2-{state}.json"),
+        function: "authorizer",
+        event: serde_json::from_str(&AUTH_HTTP_V2.replace("{{TOKEN}}", token)).unwrap_or_default(),
+        expect,
+    }
 }
 
 fn route_of(path: &str) -> &str {

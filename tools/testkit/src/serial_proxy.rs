@@ -34,6 +34,8 @@ struct Inner {
     turn: tokio::sync::Mutex<()>,
     holds: Mutex<Vec<Arc<HoldState>>>,
     forwarded: AtomicUsize,
+    /// Requests forwarded per operation (`GetItem`, `TransactWriteItems`…).
+    operations: Mutex<std::collections::BTreeMap<String, usize>>,
     /// Upper bound of the random pause before each request, in µs (0: none).
     jitter_micros: AtomicU64,
     /// State of the pause generator (SplitMix64).
@@ -68,6 +70,7 @@ impl SerialProxy {
             turn: tokio::sync::Mutex::new(()),
             holds: Mutex::new(Vec::new()),
             forwarded: AtomicUsize::new(0),
+            operations: Mutex::default(),
             jitter_micros: AtomicU64::new(0),
             seed: AtomicU64::new(0x5EED),
         });
@@ -100,6 +103,15 @@ impl SerialProxy {
     /// Requests forwarded so far.
     pub fn forwarded(&self) -> usize {
         self.inner.forwarded.load(Ordering::SeqCst)
+    }
+
+    /// Requests forwarded so far, per DynamoDB operation.
+    pub fn operations(&self) -> std::collections::BTreeMap<String, usize> {
+        self.inner
+            .operations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Arms a hold: after one of `clients` sends a request of `operation` (e.g. `GetItem`)
@@ -169,6 +181,12 @@ impl Inner {
         let answer = {
             let _turn = self.turn.lock().await;
             self.forwarded.fetch_add(1, Ordering::SeqCst);
+            *self
+                .operations
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(operation.clone())
+                .or_default() += 1;
             self.forward(&parts, body.clone()).await
         };
         self.trip(client, &operation, &body);

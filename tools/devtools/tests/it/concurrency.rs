@@ -7,7 +7,8 @@
 //! [`SerialProxy`], which applies one request at a time as DynamoDB's per-request atomicity
 //! does (moto alone does not isolate concurrent requests), while the processes interleave
 //! freely between requests. The interleavings that once lost, stripped or refused an email
-//! are forced with the proxy's holds; shuffled, duplicated histories then run free.
+//! are forced with the proxy's holds; shuffled, duplicated histories then run free, with
+//! the real `reconcile` binary repairing the table from Clerk's list at the same time.
 
 use crate::support;
 
@@ -20,6 +21,7 @@ use devtools::events::{DEV_WEBHOOK_SECRET, webhook_event};
 use devtools::{Function, RuntimeApi};
 use serde_json::{Value, json};
 use support::{LocalApi, base_env, bin_dir, unix_now};
+use testkit::bapi::FakeUsers;
 use testkit::serial_proxy::{Hold, SerialProxy};
 use testkit::{FakeClerk, Reply};
 
@@ -30,9 +32,13 @@ const WORKERS: usize = 5;
 const AUTHORIZER: usize = WORKERS;
 const USERS: [usize; 2] = [WORKERS + 1, WORKERS + 2];
 const GATEWAY_WEBHOOK: usize = WORKERS + 3;
-const CLIENTS: usize = WORKERS + 4;
+/// The reconciliation's proxy client.
+const RECONCILE: usize = WORKERS + 4;
+const CLIENTS: usize = WORKERS + 5;
 const TIMEOUT: Duration = Duration::from_secs(30);
 const ADMIN: &str = "user_admin";
+/// The secret key the reconciliation's Backend API takes.
+const RECONCILE_KEY: &str = "sk_test_concurrency0reconcile";
 
 /// The functions under test and the fake Clerk Backend API behind lazy sync.
 struct Cluster {
@@ -100,6 +106,33 @@ impl Cluster {
     /// Delivers `body` as message `id` through worker `w`; (status, code).
     async fn deliver(&self, w: usize, id: &str, body: &Value) -> (u16, String) {
         Arc::clone(&self.workers[w]).deliver(id, body).await
+    }
+
+    /// The `reconcile` binary on this table, through its own proxy client, reading Clerk's
+    /// list from `clerk`, in small pages so a run spans many deliveries.
+    async fn reconciler(&self, clerk: &FakeUsers) -> (RuntimeApi, Function) {
+        let runtime = RuntimeApi::start().await.unwrap();
+        runtime.set_timeout(Duration::from_secs(120));
+        let mut env = base_env(self.api.store.table());
+        env.extend([
+            (
+                "AWS_ENDPOINT_URL_DYNAMODB".to_owned(),
+                self.proxy.endpoint(RECONCILE),
+            ),
+            ("CLERK_API_URL".to_owned(), clerk.url()),
+            ("CLERK_SECRET_ARN".to_owned(), String::new()),
+            ("CLERK_SECRET_KEY".to_owned(), RECONCILE_KEY.to_owned()),
+            ("RECONCILE_PAGE_SIZE".to_owned(), "5".to_owned()),
+            (
+                "RECONCILE_REQUESTS_PER_SECOND".to_owned(),
+                "1000".to_owned(),
+            ),
+        ]);
+        let log = std::env::temp_dir().join(format!("reconcile-{}.log", uuid::Uuid::new_v4()));
+        let function =
+            Function::spawn(&bin_dir().join("reconcile"), &runtime, &env, Some(&log)).unwrap();
+        runtime.wait_ready(TIMEOUT).await.unwrap();
+        (runtime, function)
     }
 
     /// `GET /me` as `user`, through the gateway (lazy sync when the user is not stored).
@@ -779,13 +812,18 @@ async fn shuffled_duplicated_histories_converge_under_concurrency() {
     let mut expected = BTreeMap::new();
     let mut queue = VecDeque::new();
     let mut lazy = Vec::new();
+    // Clerk's list, for the reconciliation: every user's final state; deleted ones are gone.
+    let listed = FakeUsers::start(RECONCILE_KEY).await;
     for seed in seeds() {
         let history = history(seed, 8, 60);
         let mut rng = Rng(seed ^ 0xD1B5_4A32_D192_ED03);
         // Lazy syncs find Clerk's current (final) state; deleted users are gone from Clerk.
         for (id, body) in final_clerk_states(&history) {
             match body {
-                Some(body) => c.clerk_has(&body),
+                Some(body) => {
+                    listed.put(body["data"].clone());
+                    c.clerk_has(&body);
+                }
                 None => c
                     .clerk
                     .set(&format!("/v1/users/{id}"), Reply::json(404, &json!({}))),
@@ -831,10 +869,31 @@ async fn shuffled_duplicated_histories_converge_under_concurrency() {
         }
         seen
     };
-    let lazy_seen = lazy_answers.await;
+    // A reconciliation, started with the deliveries and again once it ends: it applies the
+    // final states (early, for most users) and tombstones deleted users, while the
+    // deliveries bring every intermediate state late.
+    let (reconcile_api, reconcile) = c.reconciler(&listed).await;
+    let runs = async {
+        let mut outcomes = Vec::new();
+        for _ in 0..2 {
+            let run = reconcile_api
+                .invoke(json!({ "source": "aws.events" }), Duration::from_secs(180))
+                .await
+                .unwrap();
+            assert!(run.ok, "{}", run.body);
+            outcomes.push(run.body);
+        }
+        outcomes
+    };
+    let (lazy_seen, runs) = tokio::join!(lazy_answers, runs);
     for task in tasks {
         task.await.unwrap();
     }
+    for run in &runs {
+        assert_eq!(run["outcome"], "complete", "{run}");
+        assert_eq!(run["conflicts"], 0, "{run}");
+    }
+    reconcile.stop().await;
     let answers = answers.lock().unwrap().clone();
     let total: usize = answers.values().sum();
     assert_eq!(total, delivered);
@@ -854,7 +913,7 @@ async fn shuffled_duplicated_histories_converge_under_concurrency() {
         );
     }
     eprintln!(
-        "{delivered} deliveries over {WORKERS} webhook processes, {} lazy syncs, {} DynamoDB requests: {answers:?} {lazy_seen:?}",
+        "{delivered} deliveries over {WORKERS} webhook processes, {} lazy syncs, {} DynamoDB requests: {answers:?} {lazy_seen:?}; reconciliations: {runs:?}",
         lazy.len(),
         c.proxy.forwarded()
     );

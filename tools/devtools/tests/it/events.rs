@@ -164,6 +164,12 @@ async fn run_every_sample(functions: &[Launch], store: &shared::UserStore) {
                     || outcome.body["policyDocument"]["Statement"][0]["Effect"] == "Allow";
                 assert!(allowed, "{}: {}", sample.file, outcome.body);
             }
+            Expect::Forbidden => {
+                assert!(outcome.ok, "{}: {}", sample.file, outcome.body);
+                let denied = outcome.body["isAuthorized"] == false
+                    || outcome.body["policyDocument"]["Statement"][0]["Effect"] == "Deny";
+                assert!(denied, "{}: {}", sample.file, outcome.body);
+            }
             Expect::Unauthorized => {
                 assert!(!outcome.ok, "{}: {}", sample.file, outcome.body);
                 assert_eq!(
