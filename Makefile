@@ -59,7 +59,7 @@ check: ## formatting, clippy (warnings as errors), no module cycle in shared, an
 	infra/venv.sh
 	.venv/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-bench: ## benchmarks: token and webhook verification, the authorizer's decision (criterion, then instruction counts with valgrind), cold start; see BENCHMARKS.md
+bench: ## benchmarks: token and webhook verification, the authorizer's decision (criterion, then instruction counts with valgrind), cold start, reconciliation; see BENCHMARKS.md
 	cargo bench -p shared --bench verify --bench webhook
 	cargo bench -p authorizer --bench decision
 	tools/bench-report.py verify rsa_verify_floor
@@ -73,6 +73,10 @@ bench: ## benchmarks: token and webhook verification, the authorizer's decision 
 	cargo build --release -p authorizer
 	cargo build --release -p devtools --bin lambda-bench --bin noop-lambda
 	infra/with-stack.sh target/release/lambda-bench
+	@# The reconciliation: wall time and DynamoDB writes per 1,000 users on the local stack.
+	cargo build --release -p reconcile
+	cargo build -p devtools --bin reconcile-bench
+	infra/with-stack.sh target/debug/reconcile-bench
 
 fuzz: ## the fuzz tests with many more cases, before a release (CASES=20000; make test runs 64)
 	cargo build --workspace --all-targets

@@ -15,6 +15,8 @@ pub const MAX_USER_BYTES: usize = 64 * 1024;
 pub const MAX_IDS_PER_LIST: usize = 100;
 /// The wait assumed when a 429 names none (or one that cannot be read).
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// The longest wait a 429 is taken to ask for (a larger `Retry-After` is read as this).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Why the Backend API gave no user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,7 +140,9 @@ fn rate_limited(response: &reqwest::Response) -> Result<(), ApiError> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs);
+        .map_or(DEFAULT_RETRY_AFTER, |s| {
+            Duration::from_secs(s).min(MAX_RETRY_AFTER)
+        });
     Err(ApiError::RateLimited { retry_after })
 }
 

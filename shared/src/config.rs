@@ -24,6 +24,8 @@ pub const MAX_RECONCILE_PAGE_SIZE: u32 = 500;
 /// Default pace of a reconciliation's Backend API requests: a fifth of a development
 /// instance's limit (100 per 10 s), a fiftieth of a production one's (1000 per 10 s).
 pub const DEFAULT_RECONCILE_REQUESTS_PER_SECOND: u32 = 2;
+/// Default number of users one reconciliation run may tombstone before it stops.
+pub const DEFAULT_RECONCILE_MAX_TOMBSTONES: u32 = 100;
 /// Default cap on a token's lifetime (`exp - iat`), in seconds.
 pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 /// Default lifetime of cached secrets.
@@ -159,6 +161,9 @@ pub struct Config {
     /// `RECONCILE_REQUESTS_PER_SECOND`: a reconciliation's pace of Backend API requests
     /// (at least 1, default 2).
     pub reconcile_requests_per_second: u32,
+    /// `RECONCILE_MAX_TOMBSTONES`: users one run may tombstone before it stops with
+    /// `tombstone-limit` (default 100): a key of another Clerk instance finds every user gone.
+    pub reconcile_max_tombstones: u32,
 }
 
 impl Config {
@@ -266,6 +271,11 @@ impl Config {
                 "RECONCILE_REQUESTS_PER_SECOND",
                 DEFAULT_RECONCILE_REQUESTS_PER_SECOND,
                 1..=1000,
+            )?,
+            reconcile_max_tombstones: vars.number(
+                "RECONCILE_MAX_TOMBSTONES",
+                DEFAULT_RECONCILE_MAX_TOMBSTONES,
+                0..=u32::MAX,
             )?,
         })
     }

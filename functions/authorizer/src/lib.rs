@@ -292,17 +292,12 @@ impl Authorizer {
         session_id: Option<&str>,
     ) -> Result<Option<User>, Decision> {
         let who = || Some(clerk_user_id.to_owned());
-        let store = &self.services.store;
-        let found = match session_id {
-            Some(session_id) => store
-                .get_with_session(clerk_user_id, session_id)
-                .await
-                .map(|found| (found.user, found.session_ended)),
-            None => store
-                .get_by_clerk_id(clerk_user_id)
-                .await
-                .map(|user| (user, false)),
-        };
+        let found = self
+            .services
+            .store
+            .get_with_session(clerk_user_id, session_id)
+            .await
+            .map(|found| (found.user, found.session_ended));
         let user = match found {
             Err(error) => {
                 tracing::error!(%error, "user store unavailable");

@@ -42,6 +42,10 @@ const STORED_PAGE: u32 = clerk_api::MAX_IDS_PER_LIST as u32;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// 429s in a row before the run gives up until the next one.
 const MAX_THROTTLED_IN_A_ROW: u32 = 5;
+/// The ids a run confirms with Clerk: Clerk's user ids. Others (the development bypass's
+/// `dev_user`) are never Clerk's to answer for, and a `user_id` filter reads a leading `+`
+/// or `-` as include or exclude.
+const CLERK_USER_ID_PREFIX: &str = "user_";
 
 /// Everything one warm instance needs, built once at cold start.
 pub struct Reconciler {
@@ -55,7 +59,7 @@ enum Stop {
     OutOfTime,
     /// The lease passed to another run (this one outlived it).
     LeaseLost,
-    /// Something failed; the reason code says what.
+    /// Something failed or looks wrong enough to stop; the reason code says what.
     Failed(&'static str),
 }
 
@@ -75,8 +79,12 @@ impl Reconciler {
         let remaining = Duration::from_millis(
             u64::try_from(deadline_ms.saturating_sub(wall_ms())).unwrap_or(0),
         );
-        // Time kept in hand: no page starts later than this before the deadline.
-        let margin = (remaining / 5).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        // Time kept in hand: no request starts later than this before the deadline. A fifth
+        // of the time (at most a minute), and at least a request's timeout when there is
+        // time for one.
+        let margin = (remaining / 5)
+            .clamp(Duration::from_secs(1), Duration::from_secs(60))
+            .max((REQUEST_TIMEOUT + Duration::from_secs(2)).min(remaining / 2));
         let mut run = Run {
             r: self,
             owner,
@@ -85,6 +93,7 @@ impl Reconciler {
             summary: Summary::default(),
             flags: clerk::new_user_flags(self.services.config.auto_approve_users),
             secret_key: None,
+            tombstones_left: self.services.config.reconcile_max_tombstones,
         };
         let outcome = run.go(deadline_ms).await;
         let mut summary = run.summary;
@@ -103,6 +112,8 @@ struct Run<'a> {
     summary: Summary,
     flags: NewUserFlags,
     secret_key: Option<Secret>,
+    /// Tombstones this run may still write (`RECONCILE_MAX_TOMBSTONES`).
+    tombstones_left: u32,
 }
 
 impl<'a> Run<'a> {
@@ -187,10 +198,17 @@ impl<'a> Run<'a> {
             user_ids: Vec::new(),
         };
         let listed = self.list(&request).await?;
+        // When Clerk wrote this answer: a lockout's end counts from it.
+        let read_ms = self.r.services.clock.unix_millis();
         self.summary.pages += 1;
-        self.apply_page(&listed).await?;
+        // Oldest first, as asked: a page out of order (the order ignored) would move the
+        // cursor back and repeat pages forever.
         let (mut after, mut skip) = (after_ms, skip);
         for entry in &listed {
+            if after.is_some_and(|t| entry.created_at < t) {
+                tracing::error!("Clerk's list is not oldest first; stopping");
+                return Err(Stop::Failed("clerk-list-unordered"));
+            }
             if after == Some(entry.created_at) {
                 skip += 1;
             } else {
@@ -198,6 +216,7 @@ impl<'a> Run<'a> {
                 skip = 1;
             }
         }
+        self.apply_page(&listed, read_ms).await?;
         Ok(if listed.len() < limit as usize {
             Progress::Stored { cursor: None }
         } else {
@@ -210,7 +229,7 @@ impl<'a> Run<'a> {
 
     /// Applies every readable user of a page, reading those stored in batches first: a
     /// user already current costs no write.
-    async fn apply_page(&mut self, listed: &[Listed]) -> Result<(), Stop> {
+    async fn apply_page(&mut self, listed: &[Listed], read_ms: i64) -> Result<(), Stop> {
         let users: Vec<&ClerkUser> = listed.iter().filter_map(|e| e.user.as_ref()).collect();
         for entry in listed.iter().filter(|e| e.user.is_none()) {
             self.summary.unreadable += 1;
@@ -232,22 +251,26 @@ impl<'a> Run<'a> {
             .collect();
         for user in users {
             self.summary.scanned += 1;
-            self.apply(user, stored.get(&user.id)).await?;
+            self.apply(user, stored.get(&user.id), read_ms).await?;
         }
         Ok(())
     }
 
-    /// Applies one Clerk user as a webhook delivery of it would, unless `stored` is already
-    /// as new (the ordering rule, decided without a write).
-    async fn apply(&mut self, user: &ClerkUser, stored: Option<&User>) -> Result<(), Stop> {
-        let now_ms = self.r.services.clock.unix_millis();
-        let profile = user.to_profile(now_ms);
+    /// Applies one Clerk user read at `read_ms` as a webhook delivery of it would, unless
+    /// `stored` is already as new (the ordering rule, decided without a write).
+    async fn apply(
+        &mut self,
+        user: &ClerkUser,
+        stored: Option<&User>,
+        read_ms: i64,
+    ) -> Result<(), Stop> {
+        let profile = user.to_profile(read_ms);
         if stored.is_some_and(|s| s.clerk_updated_at >= profile.clerk_updated_at) {
             self.summary.unchanged += 1;
             return Ok(());
         }
         let store = &self.r.services.store;
-        match shared::mirror::mirror_user(store, user, now_ms, self.flags).await {
+        match shared::mirror::mirror_user(store, user, read_ms, self.flags).await {
             Ok(written) => {
                 match written.applied {
                     Applied::Created => self.summary.created += 1,
@@ -296,7 +319,7 @@ impl<'a> Run<'a> {
         let live: Vec<&User> = page
             .users
             .iter()
-            .filter(|u| u.deleted_at.is_none())
+            .filter(|u| u.deleted_at.is_none() && u.clerk_user_id.starts_with(CLERK_USER_ID_PREFIX))
             .collect();
         if !live.is_empty() {
             let request = ListRequest {
@@ -332,9 +355,20 @@ impl<'a> Run<'a> {
             Some(clerk_user) => {
                 // Listed late (the list is eventually consistent): apply it like any other.
                 self.summary.scanned += 1;
-                self.apply(&clerk_user, Some(user)).await
+                let read_ms = self.r.services.clock.unix_millis();
+                self.apply(&clerk_user, Some(user), read_ms).await
+            }
+            None if self.tombstones_left == 0 => {
+                // Many users gone at once is more likely a key of another Clerk instance
+                // than a mass deletion: tombstones are for good, so stop and say so.
+                tracing::error!(
+                    limit = self.r.services.config.reconcile_max_tombstones,
+                    "tombstone limit of this run reached; stopping (RECONCILE_MAX_TOMBSTONES)"
+                );
+                Err(Stop::Failed("tombstone-limit"))
             }
             None => {
+                self.tombstones_left -= 1;
                 let now_ms = self.r.services.clock.unix_millis();
                 match self
                     .r
@@ -376,6 +410,10 @@ impl<'a> Run<'a> {
         let mut throttled_in_a_row = 0;
         loop {
             self.pacer.wait().await;
+            if Instant::now() >= self.stop_at {
+                // The page is redone by the next run: applying it again writes nothing.
+                return Err(Stop::OutOfTime);
+            }
             self.summary.requests += 1;
             let api_url = self.r.services.config.api_url.clone();
             match call(&self.r.http, api_url, self.secret_key.clone()).await {
@@ -383,9 +421,13 @@ impl<'a> Run<'a> {
                 Err(ApiError::RateLimited { retry_after }) => {
                     self.summary.throttled += 1;
                     throttled_in_a_row += 1;
-                    let resume_at = Instant::now() + retry_after;
-                    if throttled_in_a_row > MAX_THROTTLED_IN_A_ROW || resume_at >= self.stop_at {
+                    let resume_at = Instant::now().checked_add(retry_after);
+                    let Some(resume_at) = resume_at.filter(|at| *at < self.stop_at) else {
                         tracing::warn!(?retry_after, "rate limited past the deadline; stopping");
+                        return Err(Stop::OutOfTime);
+                    };
+                    if throttled_in_a_row > MAX_THROTTLED_IN_A_ROW {
+                        tracing::warn!("rate limited again and again; stopping until the next run");
                         return Err(Stop::OutOfTime);
                     }
                     tracing::info!(?retry_after, "rate limited (429); waiting as asked");

@@ -97,34 +97,38 @@ impl UserStore {
         }
     }
 
-    /// The user `clerk_user_id` and whether session `session_id` has ended: one strongly
-    /// consistent `BatchGetItem`, so checking the session costs the authorizer no extra
-    /// round trip.
+    /// The user `clerk_user_id` and whether session `session_id` (if any) has ended: one
+    /// strongly consistent `BatchGetItem`, so checking the session costs the authorizer no
+    /// extra round trip. Without a session, the same call reads the user alone (the
+    /// authorizer then links one DynamoDB read operation, not two).
     pub async fn get_with_session(
         &self,
         clerk_user_id: &str,
-        session_id: &str,
+        session_id: Option<&str>,
     ) -> Result<UserSession, StoreError> {
         let user_key = user_pk(clerk_user_id);
-        let session_key = session_pk(session_id);
-        let found = self
-            .batch_get(vec![user_key.clone(), session_key.clone()])
-            .await?;
+        let session_key = session_id.map(session_pk);
+        let mut keys = vec![user_key.clone()];
+        keys.extend(session_key.clone());
+        let found = self.batch_get(keys).await?;
         let user = found
             .get(&user_key)
             .map(|item| item::item_to_stored(item).map(|stored| stored.user))
             .transpose()?;
         Ok(UserSession {
             user,
-            session_ended: found.contains_key(&session_key),
+            session_ended: session_key.is_some_and(|key| found.contains_key(&key)),
         })
     }
 
-    /// The stored users among `clerk_user_ids` (at most 100 per call, DynamoDB's batch
-    /// limit), by Clerk id.
+    /// The stored users among `clerk_user_ids` (read 100 at a time, DynamoDB's batch
+    /// limit; an id named twice is read once, as a batch refuses duplicates).
     pub async fn get_many(&self, clerk_user_ids: &[&str]) -> Result<Vec<User>, StoreError> {
-        let mut users = Vec::with_capacity(clerk_user_ids.len());
-        for chunk in clerk_user_ids.chunks(100) {
+        let mut ids = clerk_user_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut users = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
             let keys = chunk.iter().map(|id| user_pk(id)).collect();
             for item in self.batch_get(keys).await?.values() {
                 users.push(item::item_to_stored(item)?.user);

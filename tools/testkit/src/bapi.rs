@@ -32,6 +32,8 @@ struct State {
     delay: Duration,
     /// List requests (from 1) answered 503.
     failing: Vec<usize>,
+    /// The list answers newest first whatever `order_by` says.
+    newest_first: bool,
     list_requests: usize,
     /// Every request: when, and its path and query.
     seen: Vec<(Instant, String)>,
@@ -101,6 +103,11 @@ impl FakeUsers {
     /// The `nth` list request (from 1) is answered 503, as an outage would.
     pub fn fail_list_request(&self, nth: usize) {
         self.state.lock().unwrap().failing.push(nth);
+    }
+
+    /// From now on the list ignores `order_by` and answers newest first (Clerk's default).
+    pub fn ignore_order(&self) {
+        self.state.lock().unwrap().newest_first = true;
     }
 
     /// Every answer waits this long first.
@@ -267,6 +274,9 @@ fn list(state: &State, query: &str) -> Result<Vec<Value>, String> {
             u["id"].as_str().unwrap_or("").to_owned(),
         )
     });
+    if state.newest_first {
+        users.reverse();
+    }
     Ok(users
         .into_iter()
         .skip(offset)

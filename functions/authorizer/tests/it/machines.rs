@@ -594,6 +594,25 @@ async fn tokens_issued_to_users_carry_their_flags() {
         gate.http("ak_stranger", "GET /reports").await,
         refused("user-unapproved", 403)
     );
+    // A banned user's key is refused as the user's session would be.
+    let mut banned = testkit::profile("user_banned", Some("banned@example.com"), "banned");
+    banned.banned = true;
+    gate.store
+        .upsert_from_clerk(&banned, NewUserFlags::default())
+        .await
+        .unwrap();
+    c.set_for_body(
+        API_KEY_VERIFY,
+        "ak_banned",
+        Reply::json(
+            200,
+            &api_key_answer("ak_5", "user_banned", &["reports:read"]),
+        ),
+    );
+    assert_eq!(
+        gate.http("ak_banned", "GET /reports").await,
+        refused("user-banned", 403)
+    );
     // The stored admin flag counts for the user's key, as for the user's session.
     let context = gate.http("ak_boss", "GET /reports").await.unwrap();
     assert_eq!(context["is_admin"], "true");
@@ -719,7 +738,7 @@ async fn every_decision_is_counted_as_an_emf_metric() {
         1
     );
     // Bounded dimensions: no user, token or request id in any point.
-    for (_, dimensions) in testkit::emf_points(&log) {
+    for (_, dimensions, _) in testkit::emf_points(&log) {
         for value in dimensions.values() {
             assert!(
                 !value.starts_with("user_") && !value.starts_with("mt_") && !value.contains("eyJ"),

@@ -118,7 +118,8 @@ async fn a_drifted_table_converges_on_clerks_state() {
     });
 
     let before = items(&store).await;
-    let gate = Harness::start(&clerk, &store, &[]).await;
+    // 202 users are gone from Clerk: more than a run tombstones by default.
+    let gate = Harness::start(&clerk, &store, &[("RECONCILE_MAX_TOMBSTONES", "500")]).await;
     let summary = gate.run().await.unwrap();
     // 1,803 users listed; 2,004 stored by the time the stored ones are confirmed.
     let pages_of_clerk = 1_803_usize.div_ceil(100);
@@ -214,6 +215,17 @@ async fn a_drifted_table_converges_on_clerks_state() {
         assert!(lines[0].contains(field), "{field} in {}", lines[0]);
     }
     assert!(lines[0].contains("duration_ms="), "{}", lines[0]);
+    // And as metrics, with the counts as values.
+    let metric = |name: &str, dims: &[(&str, &str)]| testkit::emf_count(&logged, name, dims);
+    assert_eq!(
+        metric(
+            "ReconcileRuns",
+            &[("Function", "reconcile"), ("Outcome", "complete")]
+        ),
+        1
+    );
+    assert_eq!(metric("ReconcileUsers", &[("Result", "created")]), 604);
+    assert_eq!(metric("ReconcileUsers", &[("Result", "tombstoned")]), 202);
 
     // A second run finds nothing to do: every user current, no write at all.
     let again = gate.run().await.unwrap();

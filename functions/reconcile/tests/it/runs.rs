@@ -193,3 +193,50 @@ async fn a_failed_run_is_an_error_and_keeps_its_place() {
     );
     none.function.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_finds_many_users_gone_stops_before_tombstoning_them_all() {
+    // The table's users, and a key of another (empty) Clerk instance: every user answers 404.
+    let ours = clerk_with(6).await;
+    let store = testkit::fresh_store().await;
+    for user in ours.users() {
+        crate::support::deliver(&store, &user).await;
+    }
+    let other_instance = FakeUsers::start(SECRET_KEY).await;
+    let gate = Harness::start(
+        &other_instance,
+        &store,
+        &[("RECONCILE_MAX_TOMBSTONES", "2")],
+    )
+    .await;
+    assert_eq!(
+        gate.run().await,
+        Err("reconciliation failed: tombstone-limit".to_owned())
+    );
+    let users = crate::support::mirrored(&store).await;
+    assert_eq!(users.values().filter(|u| u.deleted).count(), 2);
+    assert_eq!(users.values().filter(|u| !u.deleted).count(), 4);
+    assert!(
+        gate.logged().contains("RECONCILE_MAX_TOMBSTONES"),
+        "{}",
+        gate.logged()
+    );
+    gate.function.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_out_of_order_stops_the_run_instead_of_looping() {
+    let clerk = clerk_with(120).await;
+    clerk.ignore_order();
+    let store = testkit::fresh_store().await;
+    let gate = Harness::start(&clerk, &store, &[("RECONCILE_PAGE_SIZE", "50")]).await;
+    assert_eq!(
+        gate.run().await,
+        Err("reconciliation failed: clerk-list-unordered".to_owned())
+    );
+    assert!(
+        items(&store).await.is_empty(),
+        "nothing applied from a page out of order"
+    );
+    gate.function.stop().await;
+}

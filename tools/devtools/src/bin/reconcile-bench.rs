@@ -147,11 +147,12 @@ async fn main() {
         // The floor: the changed users written straight, on a table holding the others.
         let (floor_direct, floor_proxy, floor_store) = table().await;
         for i in 0..USERS {
-            if let Some(n) = stale_every.filter(|n| *n == 0 || i % n != 0) {
-                let _ = n;
-                mirror(&floor_direct, &user(i, 1_700_100_000_000 + i as i64)).await;
-            } else if stale_every.is_some() {
-                mirror(&floor_direct, &user(i, 1_700_000_500_000 + i as i64)).await;
+            match stale_every {
+                None => {}
+                Some(n) if n > 0 && i % n == 0 => {
+                    mirror(&floor_direct, &user(i, 1_700_000_500_000 + i as i64)).await;
+                }
+                Some(_) => mirror(&floor_direct, &user(i, 1_700_100_000_000 + i as i64)).await,
             }
         }
         let floor_before = floor_proxy.operations();
@@ -161,11 +162,12 @@ async fn main() {
         }
         let floor_wall = started.elapsed();
         let floor_writes = total(&writes(&floor_before, &floor_proxy.operations()), &WRITES);
+        // No changed user: no floor to compare with.
         let ratio = |a: f64, b: f64| {
-            if b > 0.0 {
-                format!("{:.2}×", a / b)
+            if changed.is_empty() {
+                "— (floor 0)".to_owned()
             } else {
-                "—".to_owned()
+                format!("{:.2}×", a / b)
             }
         };
         println!(
