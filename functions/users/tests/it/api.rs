@@ -781,6 +781,28 @@ async fn lazy_sync_stores_a_missing_caller_through_the_webhook_mapping() {
 }
 
 #[tokio::test]
+async fn lazy_sync_mirrors_a_ban_and_refuses_the_caller() {
+    let f = fixture(&[]).await;
+    let mut banned = clerk_user("user_lazy_banned", "banned@example.com");
+    banned["banned"] = json!(true);
+    f.clerk
+        .set("/v1/users/user_lazy_banned", Reply::json(200, &banned));
+    let unsynced = Some(context(None, "user_lazy_banned", false, false));
+    let me = call(&f.users, Call::get("/me", unsynced)).await;
+    assert_eq!((me.status, me.code()), (403, "user-banned"));
+    let stored = f
+        .store
+        .get_by_clerk_id("user_lazy_banned")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.banned,
+        "stored banned, so the gate refuses the next token too"
+    );
+}
+
+#[tokio::test]
 async fn lazy_sync_when_clerk_is_down_or_has_no_such_user() {
     let f = fixture(&[]).await;
     let unsynced = |id: &str| Some(context(None, id, false, false));
