@@ -15,19 +15,21 @@
 //! overlapping runs from repeating each other's work; every user write is conditioned and
 //! ordered anyway, so even two runs at once cannot corrupt anything.
 
+mod api;
+mod clerk_pass;
 mod pace;
+mod stored_pass;
 mod summary;
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::clerk::{self, ClerkUser};
-use shared::clerk_api::{self, ApiError, ListRequest, Listed};
+use shared::clerk;
+use shared::clerk_api;
 use shared::secrets::SECRET_KEY_VAR;
-use shared::store::{Applied, ListQuery, NewUserFlags, Progress, StoreError};
-use shared::{Secret, Services, User};
+use shared::store::{NewUserFlags, Progress, StoreError};
+use shared::{Secret, Services};
 use tokio::time::Instant;
 
 use pace::Pacer;
@@ -116,7 +118,7 @@ struct Run<'a> {
     tombstones_left: u32,
 }
 
-impl<'a> Run<'a> {
+impl Run<'_> {
     async fn go(&mut self, deadline_ms: i64) -> Outcome {
         let store = &self.r.services.store;
         self.secret_key = match self.secret_key().await {
@@ -182,292 +184,6 @@ impl<'a> Run<'a> {
                 return Err(Stop::LeaseLost);
             }
         }
-    }
-
-    /// One page of Clerk's list, applied; where the next starts.
-    async fn clerk_page(&mut self, after_ms: Option<i64>, skip: u32) -> Result<Progress, Stop> {
-        let limit = self.r.services.config.reconcile_page_size;
-        let request = ListRequest {
-            limit,
-            offset: skip,
-            // Clerk's `created_at_after` is taken as exclusive: from one ms before, the
-            // users of `after_ms` itself come back and `offset` skips those done. Were it
-            // inclusive, a few users done already would come back too: applied again, which
-            // writes nothing.
-            created_after: after_ms.map(|t| t.saturating_sub(1)),
-            user_ids: Vec::new(),
-        };
-        let listed = self.list(&request).await?;
-        // When Clerk wrote this answer: a lockout's end counts from it.
-        let read_ms = self.r.services.clock.unix_millis();
-        self.summary.pages += 1;
-        // Oldest first, as asked: a page out of order (the order ignored) would move the
-        // cursor back and repeat pages forever.
-        let (mut after, mut skip) = (after_ms, skip);
-        for entry in &listed {
-            if after.is_some_and(|t| entry.created_at < t) {
-                tracing::error!("Clerk's list is not oldest first; stopping");
-                return Err(Stop::Failed("clerk-list-unordered"));
-            }
-            if after == Some(entry.created_at) {
-                skip += 1;
-            } else {
-                after = Some(entry.created_at);
-                skip = 1;
-            }
-        }
-        self.apply_page(&listed, read_ms).await?;
-        Ok(if listed.len() < limit as usize {
-            Progress::Stored { cursor: None }
-        } else {
-            Progress::Clerk {
-                after_ms: after,
-                skip,
-            }
-        })
-    }
-
-    /// Applies every readable user of a page, reading those stored in batches first: a
-    /// user already current costs no write.
-    async fn apply_page(&mut self, listed: &[Listed], read_ms: i64) -> Result<(), Stop> {
-        let users: Vec<&ClerkUser> = listed.iter().filter_map(|e| e.user.as_ref()).collect();
-        for entry in listed.iter().filter(|e| e.user.is_none()) {
-            self.summary.unreadable += 1;
-            tracing::warn!(
-                clerk_user_id = entry.id.as_deref().unwrap_or("-"),
-                "a listed user is not readable; skipped"
-            );
-        }
-        let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
-        let stored: HashMap<String, User> = self
-            .r
-            .services
-            .store
-            .get_many(&ids)
-            .await
-            .map_err(store_failed)?
-            .into_iter()
-            .map(|u| (u.clerk_user_id.clone(), u))
-            .collect();
-        for user in users {
-            self.summary.scanned += 1;
-            self.apply(user, stored.get(&user.id), read_ms).await?;
-        }
-        Ok(())
-    }
-
-    /// Applies one Clerk user read at `read_ms` as a webhook delivery of it would, unless
-    /// `stored` is already as new (the ordering rule, decided without a write).
-    async fn apply(
-        &mut self,
-        user: &ClerkUser,
-        stored: Option<&User>,
-        read_ms: i64,
-    ) -> Result<(), Stop> {
-        let profile = user.to_profile(read_ms);
-        if stored.is_some_and(|s| s.clerk_updated_at >= profile.clerk_updated_at) {
-            self.summary.unchanged += 1;
-            return Ok(());
-        }
-        let store = &self.r.services.store;
-        match shared::mirror::mirror_user(store, user, read_ms, self.flags).await {
-            Ok(written) => {
-                match written.applied {
-                    Applied::Created => self.summary.created += 1,
-                    Applied::Updated => self.summary.updated += 1,
-                }
-                let kept = written.user.deleted_at.is_some()
-                    || (written.user.email == profile.email
-                        && written.user.username == profile.username);
-                if !kept {
-                    self.summary.conflicts += 1;
-                    tracing::info!(
-                        clerk_user_id = %user.id,
-                        "stored without its Clerk email or username: another user holds it"
-                    );
-                }
-            }
-            // A webhook (or another run) stored this state or a newer one meanwhile.
-            Err(StoreError::Stale) => self.summary.unchanged += 1,
-            Err(error @ (StoreError::Conflict { .. } | StoreError::Unstorable(_))) => {
-                self.summary.conflicts += 1;
-                tracing::warn!(%error, clerk_user_id = %user.id, "user not stored");
-            }
-            Err(error) => return Err(store_failed(error)),
-        }
-        Ok(())
-    }
-
-    /// One page of the users stored here, confirmed against Clerk; `None` after the last.
-    async fn stored_page(
-        &mut self,
-        cursor: Option<shared::store::Cursor>,
-    ) -> Result<Option<Progress>, Stop> {
-        let query = ListQuery {
-            limit: STORED_PAGE,
-            cursor,
-            active: None,
-        };
-        let page = self
-            .r
-            .services
-            .store
-            .list(&query)
-            .await
-            .map_err(store_failed)?;
-        self.summary.pages += 1;
-        let live: Vec<&User> = page
-            .users
-            .iter()
-            .filter(|u| u.deleted_at.is_none() && u.clerk_user_id.starts_with(CLERK_USER_ID_PREFIX))
-            .collect();
-        if !live.is_empty() {
-            let request = ListRequest {
-                limit: STORED_PAGE,
-                offset: 0,
-                created_after: None,
-                user_ids: live.iter().map(|u| u.clerk_user_id.clone()).collect(),
-            };
-            let present: HashSet<String> = self
-                .list(&request)
-                .await?
-                .into_iter()
-                .filter_map(|entry| entry.id)
-                .collect();
-            for user in live.iter().filter(|u| !present.contains(&u.clerk_user_id)) {
-                self.confirm(user).await?;
-            }
-        }
-        Ok(page.next.map(|cursor| Progress::Stored {
-            cursor: Some(cursor),
-        }))
-    }
-
-    /// A stored user Clerk's list left out: tombstoned only when Clerk answers 404 for it.
-    async fn confirm(&mut self, user: &User) -> Result<(), Stop> {
-        let id = user.clerk_user_id.as_str();
-        let found = self
-            .ask(|http, api_url, key| async move {
-                clerk_api::get_user(http, &api_url, key.as_ref(), id).await
-            })
-            .await?;
-        match found {
-            Some(clerk_user) => {
-                // Listed late (the list is eventually consistent): apply it like any other.
-                self.summary.scanned += 1;
-                let read_ms = self.r.services.clock.unix_millis();
-                self.apply(&clerk_user, Some(user), read_ms).await
-            }
-            None if self.tombstones_left == 0 => {
-                // Many users gone at once is more likely a key of another Clerk instance
-                // than a mass deletion: tombstones are for good, so stop and say so.
-                tracing::error!(
-                    limit = self.r.services.config.reconcile_max_tombstones,
-                    "tombstone limit of this run reached; stopping (RECONCILE_MAX_TOMBSTONES)"
-                );
-                Err(Stop::Failed("tombstone-limit"))
-            }
-            None => {
-                self.tombstones_left -= 1;
-                let now_ms = self.r.services.clock.unix_millis();
-                match self
-                    .r
-                    .services
-                    .store
-                    .deactivate(&user.clerk_user_id, now_ms)
-                    .await
-                {
-                    Ok(_) => {
-                        self.summary.tombstoned += 1;
-                        tracing::info!(clerk_user_id = %user.clerk_user_id, "gone from Clerk (404): tombstoned");
-                        Ok(())
-                    }
-                    // Its `user.deleted` arrived meanwhile.
-                    Err(StoreError::Stale) => {
-                        self.summary.unchanged += 1;
-                        Ok(())
-                    }
-                    Err(error) => Err(store_failed(error)),
-                }
-            }
-        }
-    }
-
-    async fn list(&mut self, request: &ListRequest) -> Result<Vec<Listed>, Stop> {
-        self.ask(|http, api_url, key| async move {
-            clerk_api::list_users(http, &api_url, key.as_ref(), request).await
-        })
-        .await
-    }
-
-    /// One Backend API call, paced; a 429 waits as long as `Retry-After` says when the
-    /// deadline allows, else the run stops (its progress is saved).
-    async fn ask<T, F, Fut>(&mut self, call: F) -> Result<T, Stop>
-    where
-        F: Fn(&'a reqwest::Client, String, Option<Secret>) -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
-    {
-        let mut throttled_in_a_row = 0;
-        loop {
-            self.pacer.wait().await;
-            if Instant::now() >= self.stop_at {
-                // The page is redone by the next run: applying it again writes nothing.
-                return Err(Stop::OutOfTime);
-            }
-            self.summary.requests += 1;
-            let api_url = self.r.services.config.api_url.clone();
-            match call(&self.r.http, api_url, self.secret_key.clone()).await {
-                Ok(answer) => return Ok(answer),
-                Err(ApiError::RateLimited { retry_after }) => {
-                    self.summary.throttled += 1;
-                    throttled_in_a_row += 1;
-                    let resume_at = Instant::now().checked_add(retry_after);
-                    let Some(resume_at) = resume_at.filter(|at| *at < self.stop_at) else {
-                        tracing::warn!(?retry_after, "rate limited past the deadline; stopping");
-                        return Err(Stop::OutOfTime);
-                    };
-                    if throttled_in_a_row > MAX_THROTTLED_IN_A_ROW {
-                        tracing::warn!("rate limited again and again; stopping until the next run");
-                        return Err(Stop::OutOfTime);
-                    }
-                    tracing::info!(?retry_after, "rate limited (429); waiting as asked");
-                    tokio::time::sleep_until(resume_at).await;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "Backend API unavailable");
-                    return Err(Stop::Failed(match error {
-                        ApiError::NoSecretKey => "secret-key-missing",
-                        _ => "clerk-unavailable",
-                    }));
-                }
-            }
-        }
-    }
-
-    /// The secret key, from the same secret as the other functions.
-    async fn secret_key(&self) -> Result<Secret, Stop> {
-        let secrets = self
-            .r
-            .services
-            .secrets
-            .get_well_formed(KEYS)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "secrets unavailable");
-                Stop::Failed("secrets-unavailable")
-            })?;
-        if let Some(bad) = secrets.malformed(SECRET_KEY_VAR) {
-            tracing::error!(
-                var = bad.var,
-                reason = bad.reason,
-                "CLERK_SECRET_KEY is malformed"
-            );
-            return Err(Stop::Failed("secret-key-malformed"));
-        }
-        secrets.secret_key.clone().ok_or_else(|| {
-            tracing::error!("CLERK_SECRET_KEY is not set: nothing to reconcile with");
-            Stop::Failed("secret-key-missing")
-        })
     }
 }
 

@@ -78,6 +78,7 @@ impl Summary {
             requests = self.requests,
             throttled = self.throttled,
             resumed = self.resumed,
+            duration = %format_args!("{:.3}s", self.duration.as_secs_f64()),
             duration_ms,
             "reconciliation run"
         );

@@ -214,7 +214,11 @@ async fn a_drifted_table_converges_on_clerks_state() {
     ] {
         assert!(lines[0].contains(field), "{field} in {}", lines[0]);
     }
-    assert!(lines[0].contains("duration_ms="), "{}", lines[0]);
+    assert!(
+        lines[0].contains(" duration=") && lines[0].contains("duration_ms="),
+        "{}",
+        lines[0]
+    );
     // And as metrics, with the counts as values.
     let metric = |name: &str, dims: &[(&str, &str)]| testkit::emf_count(&logged, name, dims);
     assert_eq!(
