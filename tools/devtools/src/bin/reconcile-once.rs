@@ -5,7 +5,7 @@
 //! The secret key comes from the same place the other functions' does: `.env` when it holds
 //! your instance's keys (as for `make dev`), else the local stack's secret, whose development
 //! key Clerk refuses (the run then says `clerk-unavailable`). `RECONCILE_TIMEOUT_SECONDS`
-//! (default 300, the template's) bounds the run as Lambda's timeout would. Prints the run's
+//! (default 900, the template's) bounds the run as Lambda's timeout would. Prints the run's
 //! summary; exits non-zero when the run failed.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
     let timeout = std::env::var("RECONCILE_TIMEOUT_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .map_or(Duration::from_secs(300), Duration::from_secs);
+        .map_or(Duration::from_secs(900), Duration::from_secs);
     let logs = root.join(".local/logs");
     let _ = std::fs::create_dir_all(&logs);
     let log = logs.join("reconcile.log");
