@@ -28,7 +28,7 @@ use serde_json::Value;
 use shared::clerk;
 use shared::clerk_api;
 use shared::secrets::SECRET_KEY_VAR;
-use shared::store::{NewUserFlags, Progress, StoreError};
+use shared::store::{Halt, NewUserFlags, Progress, StoreError};
 use shared::{Secret, Services};
 use tokio::time::Instant;
 
@@ -141,7 +141,23 @@ impl Run<'_> {
             }
         };
         self.summary.resumed = checkpoint.progress != Progress::START;
-        let stopped = self.from(checkpoint.progress).await;
+        let halt = self.halt();
+        let stopped = if checkpoint.halted.as_ref() == Some(&halt) {
+            tracing::error!(
+                limit = halt.limit,
+                "halted at the tombstone limit: fix CLERK_SECRET_KEY, or raise \
+                 RECONCILE_MAX_TOMBSTONES after a known mass deletion"
+            );
+            Err(Stop::Failed("tombstone-limit"))
+        } else {
+            self.from(checkpoint.progress).await
+        };
+        if matches!(stopped, Err(Stop::Failed("tombstone-limit"))) {
+            // Runs under the same limit and key stop at once from now on.
+            if let Err(error) = store.halt_reconcile(self.owner, &halt).await {
+                tracing::warn!(%error, "halt not recorded");
+            }
+        }
         let completed = stopped.is_ok().then(|| self.r.services.clock.unix_millis());
         if let Err(error) = store.release_reconcile_lease(self.owner, completed).await {
             tracing::warn!(%error, "lease not released; it ends at the deadline");
@@ -149,6 +165,18 @@ impl Run<'_> {
         match stopped {
             Ok(()) => Outcome::Complete,
             Err(stop) => self.outcome(stop),
+        }
+    }
+
+    /// The halt this run would record: its limit, and a fingerprint of its key (the first
+    /// 8 bytes of its SHA-256, hex: enough to tell keys apart, nothing to recover one from).
+    fn halt(&self) -> Halt {
+        use sha2::Digest as _;
+        let key = self.secret_key.as_ref().map_or("", |k| k.expose());
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        Halt {
+            limit: self.r.services.config.reconcile_max_tombstones,
+            key: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
 

@@ -47,6 +47,19 @@ pub struct Checkpoint {
     pub progress: Progress,
     /// When the last complete reconciliation ended (Unix ms).
     pub last_completed_ms: Option<i64>,
+    /// Set when a run stopped at its tombstone limit: runs under the same limit and key stop
+    /// at once until one of them changes (a fixed key, or a limit raised on purpose).
+    pub halted: Option<Halt>,
+}
+
+/// Why reconciliations stopped for good: the tombstone limit a run reached, with the key it
+/// ran with (a fingerprint, never the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Halt {
+    /// `RECONCILE_MAX_TOMBSTONES` at the time.
+    pub limit: u32,
+    /// A fingerprint of the secret key of that run.
+    pub key: String,
 }
 
 impl UserStore {
@@ -126,8 +139,21 @@ impl UserStore {
         self.update_as_owner(owner, &set, &remove, values).await
     }
 
+    /// Records that `owner`'s run stopped at its tombstone limit (see [`Checkpoint::halted`]).
+    pub async fn halt_reconcile(&self, owner: &str, halt: &Halt) -> Result<bool, StoreError> {
+        let values = vec![(":limit", n(halt.limit)), (":key", s(&halt.key))];
+        self.update_as_owner(
+            owner,
+            &["halted_limit = :limit", "halted_key = :key"],
+            &[],
+            values,
+        )
+        .await
+    }
+
     /// Ends `owner`'s run: when `completed_ms` is given the reconciliation finished and the
-    /// next run starts from the beginning; the lease is released either way.
+    /// next run starts from the beginning (and any halt is over); the lease is released
+    /// either way.
     pub async fn release_reconcile_lease(
         &self,
         owner: &str,
@@ -138,7 +164,13 @@ impl UserStore {
         let mut values = vec![];
         if let Some(completed) = completed_ms {
             set.extend(["progress_phase = :phase", "last_completed_ms = :done"]);
-            remove.extend(["progress_after_ms", "progress_skip", "progress_cursor"]);
+            remove.extend([
+                "progress_after_ms",
+                "progress_skip",
+                "progress_cursor",
+                "halted_limit",
+                "halted_key",
+            ]);
             values.extend([(":phase", s("clerk")), (":done", n(completed))]);
         }
         self.update_as_owner(owner, &set, &remove, values).await
@@ -207,8 +239,16 @@ fn read(checkpoint: &Item) -> Result<Checkpoint, StoreError> {
             skip: u32::try_from(number("progress_skip")?.unwrap_or(0)).unwrap_or(0),
         },
     };
+    let halted = match (number("halted_limit")?, checkpoint.get("halted_key")) {
+        (Some(limit), Some(AttributeValue::S(key))) => Some(Halt {
+            limit: u32::try_from(limit).unwrap_or(0),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
     Ok(Checkpoint {
         progress,
         last_completed_ms: number("last_completed_ms")?,
+        halted,
     })
 }

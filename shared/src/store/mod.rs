@@ -55,7 +55,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use checkpoint::{Checkpoint, Progress};
+pub use checkpoint::{Checkpoint, Halt, Progress};
 pub use cursor::Cursor;
 pub use deliveries::Delivery;
 pub use error::StoreError;

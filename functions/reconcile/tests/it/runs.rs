@@ -221,7 +221,31 @@ async fn a_run_that_finds_many_users_gone_stops_before_tombstoning_them_all() {
         "{}",
         gate.logged()
     );
+    // The next scheduled run, with the same key and limit, stops at once: it asks Clerk
+    // nothing and tombstones nobody more.
+    let asked = other_instance.seen().len();
+    assert_eq!(
+        gate.run().await,
+        Err("reconciliation failed: tombstone-limit".to_owned())
+    );
+    assert_eq!(other_instance.seen().len(), asked);
+    let users = crate::support::mirrored(&store).await;
+    assert_eq!(users.values().filter(|u| u.deleted).count(), 2);
     gate.function.stop().await;
+    // Raising the limit on purpose (a known mass deletion) lets a run go on.
+    let raised = Harness::start(
+        &other_instance,
+        &store,
+        &[("RECONCILE_MAX_TOMBSTONES", "10")],
+    )
+    .await;
+    let run = raised.run().await.unwrap();
+    assert_eq!(
+        (&run["outcome"], &run["tombstoned"]),
+        (&json!("complete"), &json!(4)),
+        "{run}"
+    );
+    raised.function.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
