@@ -96,11 +96,31 @@ impl Run<'_> {
         read_ms: i64,
     ) -> Result<(), Stop> {
         let profile = user.to_profile(read_ms);
-        if stored.is_some_and(|s| s.clerk_updated_at >= profile.clerk_updated_at) {
+        let store = &self.r.services.store;
+        if let Some(stored) = stored.filter(|s| s.clerk_updated_at >= profile.clerk_updated_at) {
+            // Clerk does not document that a ban or a lockout moves `updated_at`: at the same
+            // stamp, Clerk's access decision as read now wins over the one stored, and nothing
+            // else is written.
+            let same_stamp = stored.clerk_updated_at == profile.clerk_updated_at;
+            let access_differs = stored.banned != profile.banned || stored.locked != profile.locked;
+            if same_stamp && access_differs && stored.deleted_at.is_none() {
+                return match store.refresh_access(&profile).await {
+                    Ok(true) => {
+                        self.summary.updated += 1;
+                        tracing::info!(clerk_user_id = %user.id, banned = profile.banned, locked = profile.locked, "Clerk's ban or lockout changed without a new updated_at");
+                        Ok(())
+                    }
+                    // Changed meanwhile (a newer webhook): that write stands.
+                    Ok(false) => {
+                        self.summary.unchanged += 1;
+                        Ok(())
+                    }
+                    Err(error) => Err(store_failed(error)),
+                };
+            }
             self.summary.unchanged += 1;
             return Ok(());
         }
-        let store = &self.r.services.store;
         match shared::mirror::mirror_user(store, user, read_ms, self.flags).await {
             Ok(written) => {
                 match written.applied {

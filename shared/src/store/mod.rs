@@ -177,6 +177,52 @@ impl UserStore {
         .await
     }
 
+    /// Sets Clerk's access decision (`banned`, `locked`, `locked_until`) from `profile` on a
+    /// live user stored at exactly `profile.clerk_updated_at`, and nothing else: for a ban or
+    /// lockout Clerk made without a new `updated_at`. `Ok(false)` when the user is gone, a
+    /// tombstone, or at another stamp (a newer write stands).
+    pub async fn refresh_access(&self, profile: &ClerkProfile) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(user_pk(&profile.clerk_user_id))))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(deleted_at) \
+                 AND clerk_updated_at = :stamp",
+            )
+            .expression_attribute_values(":stamp", n(profile.clerk_updated_at))
+            .expression_attribute_values(":banned", AttributeValue::Bool(profile.banned))
+            .expression_attribute_values(":locked", AttributeValue::Bool(profile.locked))
+            .expression_attribute_values(":now", s(format_time(item::now())))
+            .expression_attribute_values(":one", n(1));
+        // Written as a Put would write it: `locked_until` only while locked.
+        let expression = match profile.locked_until.filter(|_| profile.locked) {
+            Some(until) => {
+                update = update.expression_attribute_values(":until", n(until));
+                "SET banned = :banned, locked = :locked, locked_until = :until, \
+                 updated_at = :now ADD version :one"
+            }
+            None => {
+                "SET banned = :banned, locked = :locked, updated_at = :now \
+                 REMOVE locked_until ADD version :one"
+            }
+        };
+        let result = update.update_expression(expression).send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Changes an admin-managed flag; `updated_at` moves. [`StoreError::NotFound`] for an
     /// unknown user, [`StoreError::Deleted`] for a tombstone.
     pub async fn set_flags(

@@ -264,3 +264,56 @@ async fn a_list_out_of_order_stops_the_run_instead_of_looping() {
     );
     gate.function.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_or_lockout_clerk_made_without_a_new_updated_at_is_mirrored() {
+    let clerk = clerk_with(3).await;
+    let store = testkit::fresh_store().await;
+    for user in clerk.users() {
+        crate::support::deliver(&store, &user).await;
+    }
+    // The same stamps, but Clerk now says banned (0) and locked for 10 minutes (1).
+    let mut users = clerk.users();
+    users[0]["banned"] = json!(true);
+    users[1]["locked"] = json!(true);
+    users[1]["lockout_expires_in_seconds"] = json!(600);
+    for user in &users {
+        clerk.put(user.clone());
+    }
+    let before = items(&store).await;
+    let gate = Harness::start(&clerk, &store, &[]).await;
+    let run = gate.run().await.unwrap();
+    assert_eq!(
+        (&run["updated"], &run["unchanged"]),
+        (&json!(2), &json!(1)),
+        "{run}"
+    );
+    let banned = store.get_by_clerk_id("user_0000").await.unwrap().unwrap();
+    let locked = store.get_by_clerk_id("user_0001").await.unwrap().unwrap();
+    assert!(banned.banned && !banned.locked);
+    assert!(locked.locked && locked.locked_until.is_some());
+    assert_eq!(
+        banned.clerk_updated_at,
+        T0 + 5_000,
+        "the stamp stays Clerk's"
+    );
+    // Nothing else of the record was rewritten; the third user not at all.
+    assert_eq!(banned.email.as_deref(), Some("u0@example.com"));
+    let after = items(&store).await;
+    assert_eq!(
+        crate::support::version(&after["user_0002"]),
+        crate::support::version(&before["user_0002"])
+    );
+    // Lifted the same way: the next run clears them.
+    for user in clerk_with(3).await.users() {
+        clerk.put(user);
+    }
+    let run = gate.run().await.unwrap();
+    assert_eq!(run["updated"], json!(2), "{run}");
+    let lifted = store.get_by_clerk_id("user_0001").await.unwrap().unwrap();
+    assert_eq!(
+        (lifted.banned, lifted.locked, lifted.locked_until),
+        (false, false, None)
+    );
+    gate.function.stop().await;
+}
