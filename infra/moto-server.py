@@ -15,6 +15,7 @@ import copy
 import sys
 import threading
 
+import moto
 from moto.dynamodb import models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -86,6 +87,10 @@ def transact_write_items(self, transact_items):
     finally:
         _in_transaction.active = False
 
+
+# Written against moto 5.2's `transact_write_items`; another version may back up otherwise.
+if not moto.__version__.startswith("5.2."):
+    sys.exit(f"infra/moto-server.py was written for moto 5.2, not {moto.__version__}: review it")
 
 models.copy = _Copy()
 DynamoDBBackend.transact_write_items = transact_write_items
