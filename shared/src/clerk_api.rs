@@ -85,13 +85,7 @@ pub async fn list_users(
         return Err(ApiError::InvalidId);
     }
     let url = list_url(api_url, request)?;
-    let response = http
-        .get(url)
-        .bearer_auth(secret_key.expose())
-        .send()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.without_url().to_string()))?;
-    rate_limited(&response)?;
+    let response = get(http, url, secret_key).await?;
     let limit = (request.limit.max(1) as usize).saturating_mul(MAX_USER_BYTES);
     let body = read_capped(response, limit).await.map_err(unavailable)?;
     let entries: Vec<Value> = serde_json::from_slice(&body).map_err(|_| ApiError::Malformed)?;
@@ -128,6 +122,23 @@ fn list_url(api_url: &str, request: &ListRequest) -> Result<reqwest::Url, ApiErr
         }
     }
     Ok(url)
+}
+
+/// `GET url` with the secret key: the response, unless the request failed or was rate
+/// limited (429).
+async fn get(
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    secret_key: &Secret,
+) -> Result<reqwest::Response, ApiError> {
+    let response = http
+        .get(url)
+        .bearer_auth(secret_key.expose())
+        .send()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.without_url().to_string()))?;
+    rate_limited(&response)?;
+    Ok(response)
 }
 
 /// 429 as [`ApiError::RateLimited`], with `Retry-After` (seconds) read.
@@ -167,16 +178,10 @@ pub async fn get_user(
     }
     let secret_key = secret_key.ok_or(ApiError::NoSecretKey)?;
     let url = user_url(api_url, clerk_user_id)?;
-    let response = http
-        .get(url)
-        .bearer_auth(secret_key.expose())
-        .send()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.without_url().to_string()))?;
+    let response = get(http, url, secret_key).await?;
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
     }
-    rate_limited(&response)?;
     let body = read_capped(response, MAX_USER_BYTES)
         .await
         .map_err(unavailable)?;

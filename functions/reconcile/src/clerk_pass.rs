@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use shared::User;
 use shared::clerk::ClerkUser;
 use shared::clerk_api::{ListRequest, Listed};
-use shared::store::{Applied, Progress, StoreError};
+use shared::store::{Applied, ClerkProfile, Progress, StoreError};
 
 use crate::{Run, Stop, store_failed};
 
@@ -87,6 +87,33 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Clerk does not document that a ban or a lockout moves `updated_at`: at the same stamp,
+    /// Clerk's access decision as read now wins over the one stored, and nothing else is
+    /// written. Whether it wrote (a newer webhook's write, landed meanwhile, stands).
+    async fn refresh_access(&self, stored: &User, profile: &ClerkProfile) -> Result<bool, Stop> {
+        let same_stamp = stored.clerk_updated_at == profile.clerk_updated_at;
+        let access_differs = stored.banned != profile.banned || stored.locked != profile.locked;
+        if !same_stamp || !access_differs || stored.deleted_at.is_some() {
+            return Ok(false);
+        }
+        let refreshed = self
+            .r
+            .services
+            .store
+            .refresh_access(profile)
+            .await
+            .map_err(store_failed)?;
+        if refreshed {
+            tracing::info!(
+                clerk_user_id = %profile.clerk_user_id,
+                banned = profile.banned,
+                locked = profile.locked,
+                "Clerk's ban or lockout changed without a new updated_at"
+            );
+        }
+        Ok(refreshed)
+    }
+
     /// Applies one Clerk user read at `read_ms` as a webhook delivery of it would, unless
     /// `stored` is already as new (the ordering rule, decided without a write).
     pub(crate) async fn apply(
@@ -98,27 +125,11 @@ impl Run<'_> {
         let profile = user.to_profile(read_ms);
         let store = &self.r.services.store;
         if let Some(stored) = stored.filter(|s| s.clerk_updated_at >= profile.clerk_updated_at) {
-            // Clerk does not document that a ban or a lockout moves `updated_at`: at the same
-            // stamp, Clerk's access decision as read now wins over the one stored, and nothing
-            // else is written.
-            let same_stamp = stored.clerk_updated_at == profile.clerk_updated_at;
-            let access_differs = stored.banned != profile.banned || stored.locked != profile.locked;
-            if same_stamp && access_differs && stored.deleted_at.is_none() {
-                return match store.refresh_access(&profile).await {
-                    Ok(true) => {
-                        self.summary.updated += 1;
-                        tracing::info!(clerk_user_id = %user.id, banned = profile.banned, locked = profile.locked, "Clerk's ban or lockout changed without a new updated_at");
-                        Ok(())
-                    }
-                    // Changed meanwhile (a newer webhook): that write stands.
-                    Ok(false) => {
-                        self.summary.unchanged += 1;
-                        Ok(())
-                    }
-                    Err(error) => Err(store_failed(error)),
-                };
+            if self.refresh_access(stored, &profile).await? {
+                self.summary.updated += 1;
+            } else {
+                self.summary.unchanged += 1;
             }
-            self.summary.unchanged += 1;
             return Ok(());
         }
         match shared::mirror::mirror_user(store, user, read_ms, self.flags).await {

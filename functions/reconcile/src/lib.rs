@@ -21,12 +21,13 @@ mod pace;
 mod stored_pass;
 mod summary;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use shared::clerk;
 use shared::clerk_api;
+use shared::clock::{Clock as _, SystemClock};
 use shared::secrets::SECRET_KEY_VAR;
 use shared::store::{Halt, NewUserFlags, Progress, StoreError};
 use shared::{Secret, Services};
@@ -79,7 +80,8 @@ impl Reconciler {
     pub async fn run(&self, owner: &str, deadline_ms: i64) -> (Outcome, Summary) {
         let started = Instant::now();
         let remaining = Duration::from_millis(
-            u64::try_from(deadline_ms.saturating_sub(wall_ms())).unwrap_or(0),
+            // The deadline is wall time, whatever clock the services were given.
+            u64::try_from(deadline_ms.saturating_sub(SystemClock.unix_millis())).unwrap_or(0),
         );
         // Time kept in hand: no request starts later than this before the deadline. A fifth
         // of the time (at most a minute), and at least a request's timeout when there is
@@ -218,12 +220,6 @@ impl Run<'_> {
 fn store_failed(error: StoreError) -> Stop {
     tracing::error!(%error, "user store unavailable");
     Stop::Failed("store-unavailable")
-}
-
-fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The Lambda handler: any event (EventBridge's scheduled one, or `{}` by hand) starts a

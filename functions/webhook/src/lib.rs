@@ -21,7 +21,7 @@ use http::HeaderMap;
 use lambda_runtime::{Error, LambdaEvent};
 use shared::clerk::{self, Event, UserEvent};
 use shared::secrets::WEBHOOK_SECRET_VAR;
-use shared::store::{Applied, Delivery, Recorded, StoreError};
+use shared::store::{Applied, Delivery, Recorded, StoreError, Written};
 use shared::svix::{self, SignatureError, SignedHeaders, WebhookSecret};
 use shared::{ClerkSecrets, Services};
 
@@ -86,42 +86,30 @@ impl Webhook {
             .unwrap_or_default()
             .saturating_mul(1000);
         let event_ms = event.timestamp_ms().unwrap_or(sent_ms);
-        let result = match &user_event {
+        let answer = match &user_event {
             UserEvent::Upsert(user) => {
                 let flags = clerk::new_user_flags(self.services.config.auto_approve_users);
-                shared::mirror::mirror_user(&self.services.store, user, event_ms, flags).await
+                let result =
+                    shared::mirror::mirror_user(&self.services.store, user, event_ms, flags).await;
+                user_written(result, &clerk_user_id)
             }
-            UserEvent::Deleted { id } => self.services.store.deactivate(id, event_ms).await,
+            UserEvent::Deleted { id } => {
+                let result = self.services.store.deactivate(id, event_ms).await;
+                user_written(result, &clerk_user_id)
+            }
             UserEvent::SessionEnded {
                 id,
                 user_id,
                 status,
             } => {
-                let answer = self
-                    .record_ended_session(id, user_id.as_deref(), status, event_ms)
-                    .await;
-                if answer == Outcome::StoreUnavailable {
-                    return answer;
-                }
-                return self
-                    .done(&signed, &event, Some(&clerk_user_id), answer)
-                    .await;
+                self.record_ended_session(id, user_id.as_deref(), status, event_ms)
+                    .await
             }
         };
-        let answer = match result {
-            Ok(written) if written.applied == Applied::Created => Outcome::Created,
-            Ok(_) => Outcome::Updated,
-            Err(StoreError::Stale) => Outcome::Stale,
-            // Permanent: a retry would be refused the same way, forever.
-            Err(StoreError::Unstorable(reason)) => {
-                tracing::error!(%reason, clerk_user_id, "user cannot be stored; delivery aborted");
-                Outcome::UserUnstorable
-            }
-            Err(error) => {
-                tracing::error!(%error, clerk_user_id, "store write failed; Svix will retry");
-                return Outcome::StoreUnavailable;
-            }
-        };
+        if answer == Outcome::StoreUnavailable {
+            // Not recorded: the retry must not look like a duplicate.
+            return answer;
+        }
         self.done(&signed, &event, Some(&clerk_user_id), answer)
             .await
     }
@@ -239,6 +227,24 @@ impl Webhook {
             code = answer.code(),
         );
         answer
+    }
+}
+
+/// What a user write came to.
+fn user_written(result: Result<Written, StoreError>, clerk_user_id: &str) -> Outcome {
+    match result {
+        Ok(written) if written.applied == Applied::Created => Outcome::Created,
+        Ok(_) => Outcome::Updated,
+        Err(StoreError::Stale) => Outcome::Stale,
+        // Permanent: a retry would be refused the same way, forever.
+        Err(StoreError::Unstorable(reason)) => {
+            tracing::error!(%reason, clerk_user_id, "user cannot be stored; delivery aborted");
+            Outcome::UserUnstorable
+        }
+        Err(error) => {
+            tracing::error!(%error, clerk_user_id, "store write failed; Svix will retry");
+            Outcome::StoreUnavailable
+        }
     }
 }
 

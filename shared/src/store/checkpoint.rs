@@ -5,11 +5,11 @@
 //! Overlapping runs could not corrupt the users anyway (each user write is conditioned and
 //! ordered like a webhook's); the lease only keeps a second run from doing the same work.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::item::{self, Item, n, s};
-use super::{Cursor, StoreError, UserStore, unavailable};
+use super::transaction::unless_condition_failed;
+use super::{Cursor, StoreError, UserStore};
 
 const CHECKPOINT_PK: &str = "reconcile#checkpoint";
 
@@ -86,18 +86,9 @@ impl UserStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(Some(read(&out.attributes.unwrap_or_default())?)),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        unless_condition_failed(result)?
+            .map(|out| read(&out.attributes.unwrap_or_default()))
+            .transpose()
     }
 
     /// Saves `progress` while `owner` holds the lease; `Ok(false)` when it no longer does
@@ -201,18 +192,7 @@ impl UserStore {
         for (name, value) in values {
             update = update.expression_attribute_values(name, value);
         }
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(unless_condition_failed(update.send().await)?.is_some())
     }
 }
 

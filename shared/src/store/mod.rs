@@ -50,7 +50,6 @@ mod settle;
 mod transaction;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -65,7 +64,7 @@ pub use model::{
     UniqueField, User, Written,
 };
 pub use sessions::{Recorded, UserSession};
-use transaction::{CommitError, unavailable, until_not_raced};
+use transaction::{CommitError, unavailable, unless_condition_failed, until_not_raced};
 
 /// Name of the index that maps our UUID to a user.
 pub const INDEX_BY_ID: &str = "by_id";
@@ -209,18 +208,7 @@ impl UserStore {
             }
         };
         let result = update.update_expression(expression).send().await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(unless_condition_failed(result)?.is_some())
     }
 
     /// Changes an admin-managed flag; `updated_at` moves. [`StoreError::NotFound`] for an
@@ -256,25 +244,17 @@ impl UserStore {
             .update_expression(format!("SET {} ADD version :one", set.join(", ")))
             .send()
             .await;
-        match result {
-            Ok(out) => {
+        match unless_condition_failed(result)? {
+            Some(out) => {
                 let item = out
                     .attributes()
                     .ok_or_else(|| StoreError::Corrupt("update returned no attributes".into()))?;
                 Ok(item::item_to_stored(item)?.user)
             }
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                match self.load(clerk_user_id).await? {
-                    None => Err(StoreError::NotFound),
-                    Some(_) => Err(StoreError::Deleted),
-                }
-            }
-            Err(e) => Err(unavailable(e)),
+            None => match self.load(clerk_user_id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Deleted),
+            },
         }
     }
 

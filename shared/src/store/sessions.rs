@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::item::{self, Item, format_time, n, s, user_pk};
+use super::transaction::unless_condition_failed;
 use super::{StoreError, TTL_ATTRIBUTE, User, UserStore, unavailable};
 
 /// Rounds of `BatchGetItem` for keys DynamoDB left unprocessed (throttling) before the read
@@ -68,18 +68,10 @@ impl UserStore {
             .expression_attribute_values(":expires", n(expires_at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Recorded::Written),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(Recorded::AlreadyRecorded)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(match unless_condition_failed(result)? {
+            Some(_) => Recorded::Written,
+            None => Recorded::AlreadyRecorded,
+        })
     }
 
     /// Until when (Unix seconds) session `session_id` is recorded as ended, if it is.

@@ -309,6 +309,22 @@ fn build<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T,
     result.map_err(|e| StoreError::Corrupt(format!("request: {e}")))
 }
 
+/// A conditional write's output, or `None` when its condition failed: not an error, the
+/// caller says what the unmet condition means.
+pub(super) fn unless_condition_failed<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+) -> Result<Option<O>, StoreError>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
 /// The error of a call the table did not answer as expected: the table is unavailable.
 pub(super) fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
 where
